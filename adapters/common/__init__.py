@@ -1,0 +1,1 @@
+"""Pieces every source shares: quarantine for bad input, durable positions."""

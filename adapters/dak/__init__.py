@@ -1,0 +1,1 @@
+"""dak: archive mail and queue directories."""

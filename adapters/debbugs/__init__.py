@@ -1,0 +1,1 @@
+"""debbugs: bug mail and the SOAP interface."""

@@ -1,0 +1,1 @@
+"""scm: the git post-receive hook and the Salsa push webhook."""

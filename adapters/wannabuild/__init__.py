@@ -1,0 +1,1 @@
+"""wanna-build: build-state changes out of PostgreSQL."""

@@ -1,0 +1,109 @@
+"""What every debpulse-* command shares: the common flags, logging to
+stderr, one-line errors with exit code 2, and opening the bus.
+
+The same flag means the same thing on every tool: --config, --endpoint,
+--srv, --gnupg-home, --keyring, --signing-key, --state-dir, -v.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from .config import Config, load_config
+from .errors import ConfigError, DebpulseError
+
+EX_USAGE = 2
+EX_TEMPFAIL = 75
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EX_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def parser(prog: str, description: str, epilog: str = "") -> Parser:
+    return Parser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_common(p: argparse.ArgumentParser, *, subscribe: bool = False, publish: bool = False) -> None:
+    g = p.add_argument_group("common options")
+    g.add_argument(
+        "--config", metavar="FILE", help="TOML configuration (default /etc/debpulse/debpulse.toml, $DEBPULSE_CONFIG)"
+    )
+    g.add_argument("--state-dir", metavar="DIR", type=Path, help="positions, outbox, spool, quarantine")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
+    if subscribe or publish:
+        g.add_argument("--gnupg-home", metavar="DIR", help="GnuPG home with the signing key or the keyring")
+    if subscribe:
+        g.add_argument(
+            "--endpoint", action="append", default=[], metavar="URL", help="connect to this publisher (repeatable)"
+        )
+        g.add_argument(
+            "--srv",
+            action="append",
+            default=[],
+            metavar="DOMAIN",
+            help="find publishers in _fedmsg._tcp.DOMAIN SRV records (repeatable)",
+        )
+        g.add_argument("--keyring", metavar="FILE", help="certificates of allowed signers (armored or binary)")
+        g.add_argument("--policy", metavar="FILE", help="signer policy TOML: which key may publish which topics")
+    if publish:
+        g.add_argument("--signing-key", metavar="KEY", help="fingerprint in --gnupg-home, or a secret key file")
+        g.add_argument("--relay", metavar="URL", help="hand events to this relay socket (default: the local relay)")
+        g.add_argument("--publish", metavar="URL", help="bind a PUB socket and publish directly (needs --signing-key)")
+        g.add_argument("--environment", choices=("dev", "stg", "production"), help="topic environment (default dev)")
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING - 10 * verbose if verbose else logging.INFO
+    logging.basicConfig(
+        level=max(level, logging.DEBUG),
+        stream=sys.stderr,
+        format="%(name)s: %(levelname)s: %(message)s",
+    )
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None))
+
+
+def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> NoReturn:
+    """Run a command's main; turn our errors into one line and an exit code."""
+    prog = Path(sys.argv[0]).name
+    # Sequoia builds a long backtrace for every error when this is set, which
+    # makes rejecting a bad signature slow.
+    os.environ.pop("RUST_BACKTRACE", None)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code = main(argv)
+    except ConfigError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        code = EX_USAGE
+    except DebpulseError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    sys.exit(code)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C so that finally blocks close sockets and
+    # databases cleanly (systemd stops services with SIGTERM).
+    raise KeyboardInterrupt

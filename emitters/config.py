@@ -1,0 +1,107 @@
+"""TOML configuration: /etc/debpulse/debpulse.toml plus conf.d/*.toml,
+overridable by --config and DEBPULSE_CONFIG.  Never Python executed as config.
+
+Every lookup names the key and the file, so a mistake is one clear line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+
+SYSTEM_CONFIG = Path("/etc/debpulse/debpulse.toml")
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+class Config:
+    """Merged tables from one or more TOML files; remembers where each
+    top-level section came from for error messages."""
+
+    def __init__(self, data: dict[str, Any] | None = None, origin: dict[str, str] | None = None):
+        self.data = data or {}
+        self.origin = origin or {}
+
+    def where(self, section: str) -> str:
+        return self.origin.get(section, "configuration")
+
+    def section(self, name: str) -> Section:
+        value = self.data.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{self.where(name)}: [{name}] must be a table")
+        return Section(name, value, self.where(name))
+
+
+class Section:
+    def __init__(self, name: str, data: dict[str, Any], where: str) -> None:
+        self.name, self.data, self.where = name, data, where
+
+    def get(self, key: str, kind: type[T] | tuple[type, ...], default: Any = _MISSING) -> T:
+        """The value of `key`, checked against `kind`; `default` when absent
+        (and required when no default is given)."""
+        if key not in self.data:
+            if default is _MISSING:
+                raise ConfigError(f"{self.where}: [{self.name}] {key} is required")
+            return default
+        value = self.data[key]
+        # bool is an int in Python; refuse true where a number is expected.
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise ConfigError(
+                f"{self.where}: [{self.name}] {key} must be {names}, not {value!r}"
+            )
+        return value  # type: ignore[return-value]
+
+    def strings(self, key: str, default: list[str] | None = None) -> list[str]:
+        value = self.get(key, list, default if default is not None else [])
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{self.where}: [{self.name}] {key} must be a list of strings")
+        return list(value)
+
+    def check_keys(self, allowed: set[str]) -> None:
+        """Unknown keys are mistakes (a typo silently ignored is the worst kind)."""
+        for key in self.data:
+            if key not in allowed:
+                raise ConfigError(f"{self.where}: [{self.name}] unknown key {key!r}")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_config(path: str | None = None) -> Config:
+    """--config wins, then DEBPULSE_CONFIG, then the system file and conf.d.
+    With none present the embedded defaults apply (an empty Config)."""
+    explicit = path or os.environ.get("DEBPULSE_CONFIG")
+    files: list[Path]
+    if explicit:
+        files = [Path(explicit)]
+        confd = Path(explicit).parent / "conf.d"
+    else:
+        files = [SYSTEM_CONFIG] if SYSTEM_CONFIG.exists() else []
+        confd = SYSTEM_CONFIG.parent / "conf.d"
+    if confd.is_dir():
+        files += sorted(confd.glob("*.toml"))
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for f in files:
+        for key, value in _read(f).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+            origin[key] = str(f)
+    return Config(merged, origin)
