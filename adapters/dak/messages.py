@@ -1,0 +1,184 @@
+"""Message types of the dak topics: body schemas, summaries, links."""
+
+from __future__ import annotations
+
+import re
+from email.utils import parseaddr
+from typing import Any, ClassVar
+
+from debpulse.emitters.messages import Message, register
+
+TRACKER = "https://tracker.debian.org/pkg/"
+
+_STR = {"type": "string", "minLength": 1}
+_OPT_STR = {"type": ["string", "null"]}
+_STRINGS = {"type": "array", "items": _STR}
+_BUGS = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+_ROUTE = {"enum": ["mail", "queue"]}
+_FILE = {
+    "type": "object",
+    "required": ["name", "size", "sha256"],
+    "additionalProperties": False,
+    "properties": {
+        "name": _STR,
+        "size": {"type": "integer", "minimum": 0},
+        # null for Format 1.7 uploads, which only had MD5 sums
+        "sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+    },
+}
+# Fields of an upload: what the .changes says, and where we learnt it.
+_UPLOAD = {
+    "source": _STR,
+    "version": _STR,
+    "architectures": _STRINGS,
+    "suites": _STRINGS,
+    "maintainer": _OPT_STR,
+    "changed_by": _OPT_STR,
+    "urgency": _OPT_STR,
+    "closes": _BUGS,
+    "binaries": _STRINGS,
+    "files": {"type": "array", "items": _FILE},
+    "date": _OPT_STR,
+    "changes": {"type": "string", "pattern": r"\.changes$"},
+    "signature": {"enum": ["verified", "unverified", "bad"]},
+    "signed_by": {"type": ["string", "null"], "pattern": "^[0-9A-F]{40}$"},
+    "queue": _STR,                     # the policy queue an upload waits in
+    "route": _ROUTE,
+    "message_id": _OPT_STR,            # of the mail it came from
+}
+
+
+def _schema(required: list[str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": required,
+        "additionalProperties": False,
+        "properties": {**_UPLOAD, **(extra or {})},
+    }
+
+
+def _name(address: str | None) -> str:
+    if not address:
+        return "someone"
+    name, mail = parseaddr(address)
+    return name or mail or address
+
+
+def _debian_logins(*addresses: str | None) -> list[str]:
+    out: list[str] = []
+    for address in addresses:
+        mail = parseaddr(address or "")[1].lower()
+        m = re.fullmatch(r"([a-z0-9][a-z0-9._-]*)@debian\.org", mail)
+        if m and m[1] not in out:
+            out.append(m[1])
+    return out
+
+
+class _Upload(Message):
+    def link(self) -> str | None:
+        return TRACKER + self.body["source"]
+
+    def packages(self) -> list[str]:
+        return [self.body["source"]]
+
+    def usernames(self) -> list[str]:
+        return _debian_logins(self.body.get("changed_by"), self.body.get("maintainer"))
+
+    def _what(self) -> str:
+        b = self.body
+        arches = b.get("architectures") or []
+        # Binary-only (buildd) uploads: say which architecture was built.
+        if arches and "source" not in arches:
+            return f"{b['source']} {b['version']} ({', '.join(arches)})"
+        return f"{b['source']} {b['version']}"
+
+
+@register
+class Accepted(_Upload):
+    topic: ClassVar[str] = "dak.package.accept"
+    body_schema: ClassVar[dict[str, Any]] = _schema([
+        "source", "version", "architectures", "suites", "maintainer", "changed_by", "urgency",
+        "closes", "files", "changes", "signature", "signed_by", "route",
+    ])
+
+    def summary(self) -> str:
+        b = self.body
+        who = _name(b.get("changed_by") or b.get("maintainer"))
+        return f"{who} uploaded {self._what()} to {' and '.join(b['suites'])}"
+
+
+@register
+class New(_Upload):
+    topic: ClassVar[str] = "dak.package.new"
+    # An "is NEW" mail names only the upload; the queue file has everything.
+    body_schema: ClassVar[dict[str, Any]] = _schema(["source", "version", "changes", "route"])
+
+    def summary(self) -> str:
+        if self.body.get("queue"):
+            return f"{self._what()} waits in {self.body['queue']}"
+        return f"{self._what()} is NEW"
+
+
+@register
+class Rejected(_Upload):
+    topic: ClassVar[str] = "dak.package.reject"
+    body_schema: ClassVar[dict[str, Any]] = _schema(
+        ["source", "version", "changes", "reason", "route"],
+        {"reason": {"type": "string"}, "rejection": {"enum": ["automatic", "manual"]}},
+    )
+
+    def summary(self) -> str:
+        first = next((line.strip() for line in self.body["reason"].splitlines() if line.strip()), "no reason given")
+        return f"{self._what()} rejected: {first}"
+
+
+_REMOVED_SOURCE = {
+    "type": "object",
+    "required": ["name", "version"],
+    "additionalProperties": False,
+    "properties": {"name": _STR, "version": _STR},
+}
+_REMOVED_BINARY = {
+    "type": "object",
+    "required": ["name", "version", "architectures"],
+    "additionalProperties": False,
+    "properties": {"name": _STR, "version": _STR, "architectures": _STRINGS},
+}
+
+
+@register
+class Removed(Message):
+    topic: ClassVar[str] = "dak.package.remove"
+    body_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "required": ["sources", "binaries", "suites", "reason", "closes", "route"],
+        "additionalProperties": False,
+        "properties": {
+            "sources": {"type": "array", "items": _REMOVED_SOURCE},
+            "binaries": {"type": "array", "items": _REMOVED_BINARY},
+            "suites": {**_STRINGS, "minItems": 1},
+            "reason": {"type": "string"},
+            "closes": _BUGS,
+            "ftpmaster": _OPT_STR,
+            "date": _OPT_STR,
+            "route": _ROUTE,
+            "message_id": _OPT_STR,
+        },
+    }
+
+    def summary(self) -> str:
+        b = self.body
+        if b["sources"]:
+            what = [f"{s['name']} {s['version']}" for s in b["sources"]]
+        else:
+            what = [f"{x['name']} {x['version']} ({', '.join(x['architectures'])})" for x in b["binaries"]]
+        shown = ", ".join(what[:3]) + (f" and {len(what) - 3} more" if len(what) > 3 else "")
+        return f"Removed {shown} from {' and '.join(b['suites'])}"
+
+    def link(self) -> str | None:
+        names = self.packages()
+        return TRACKER + names[0] if names else None
+
+    def packages(self) -> list[str]:
+        names = [s["name"] for s in self.body["sources"]] + [x["name"] for x in self.body["binaries"]]
+        return list(dict.fromkeys(names))
