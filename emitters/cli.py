@@ -8,10 +8,12 @@ The same flag means the same thing on every tool: --config, --endpoint,
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -81,26 +83,47 @@ def config_from(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None))
 
 
+def entry(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+    """Decorate a command's main: our errors become one line on stderr and
+    an exit code, which is returned (tests) and which the console script
+    passes to sys.exit."""
+
+    @functools.wraps(main)
+    def wrapper(argv: Sequence[str] | None = None) -> int:
+        return _guarded(main, argv)
+
+    return wrapper
+
+
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> NoReturn:
-    """Run a command's main; turn our errors into one line and an exit code."""
+    """Run a command's main and exit with its code."""
+    sys.exit(_guarded(main, argv))
+
+
+def _guarded(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None) -> int:
     prog = Path(sys.argv[0]).name
     # Sequoia builds a long backtrace for every error when this is set, which
     # makes rejecting a bad signature slow.
     os.environ.pop("RUST_BACKTRACE", None)
-    signal.signal(signal.SIGTERM, _terminate)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
-        code = main(argv)
+        return main(argv)
     except ConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
-        code = EX_USAGE
+        return EX_USAGE
     except DebpulseError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
-        code = 1
+        return 1
     except KeyboardInterrupt:
-        code = 130
+        return 130
     except BrokenPipeError:
-        code = 0
-    sys.exit(code)
+        # stdout closed (debpulse-tail | head): quiet exit, as cat does.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return 0
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -9,6 +9,7 @@ knows every type that is installed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
@@ -87,7 +88,10 @@ def load_message_types() -> None:
         return
     _loaded = True
     for ep in entry_points(group="debpulse.messages"):
-        ep.load()
+        try:
+            ep.load()
+        except Exception as exc:  # one broken adapter must not blind every consumer
+            logging.getLogger(__name__).warning("message types %s not loaded: %s", ep.name, exc)
 
 
 def message_type(topic: str) -> type[Message]:
@@ -98,3 +102,18 @@ def message_type(topic: str) -> type[Message]:
 
 def message_for(topic: str, body: Mapping[str, Any]) -> Message:
     return message_type(topic)(body, topic)
+
+
+@register
+class LogMessage(Message):
+    """What debpulse-logger sends by default (fedmsg-logger's `log`)."""
+
+    topic = "logger.log"
+    body_schema = {
+        "type": "object",
+        "properties": {"log": {"type": "string"}},
+        "required": ["log"],
+    }
+
+    def summary(self) -> str:
+        return str(self.body.get("log", "")).splitlines()[0] if self.body.get("log") else "(empty log line)"

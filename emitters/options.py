@@ -15,7 +15,8 @@ from .topics import ENVIRONMENTS
 BUS_KEYS = {
     "environment", "publish", "replay", "relay", "signing_key", "gnupg_home",
     "backend", "scope", "state_dir", "relay_timeout", "high_water_mark",
-    "retention_days", "retention_messages", "metrics_port", "username",
+    "retention_days", "retention_messages", "metrics_port", "username", "spool",
+    "synchronous",
 }
 
 
@@ -37,6 +38,8 @@ class BusOptions:
     retention_messages: int = 1_000_000
     metrics_port: int | None = None
     username: str = ""
+    spool: Path | None = None           # where events wait when no relay answers
+    synchronous: str = "NORMAL"         # outbox durability: NORMAL or FULL
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, config: Config, *, name: str) -> BusOptions:
@@ -65,7 +68,10 @@ class BusOptions:
             retention_messages=bus.get("retention_messages", int, 1_000_000),
             metrics_port=bus.get("metrics_port", int, None),
             username=bus.get("username", str, "") or _whoami(),
+            synchronous=bus.get("synchronous", str, "NORMAL").upper(),
         )
+        spool = bus.get("spool", str, None)
+        opts.spool = Path(spool) if spool else opts.state_dir / "spool"
         opts.check(bus.where)
         return opts
 
@@ -76,8 +82,14 @@ class BusOptions:
             raise ConfigError(f"{where}: [bus] backend must be 'sequoia' or 'gnupg', not {self.backend!r}")
         if self.scope not in ("envelope", "fedmsg"):
             raise ConfigError(f"{where}: [bus] scope must be 'envelope' or 'fedmsg', not {self.scope!r}")
+        if self.synchronous not in ("NORMAL", "FULL"):
+            raise ConfigError(f"{where}: [bus] synchronous must be 'NORMAL' or 'FULL'")
         if self.publish and not self.signing_key:
             raise ConfigError("publishing directly needs a signing key (--signing-key or [bus] signing_key)")
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.spool or self.state_dir / "spool"
 
     @property
     def own_state(self) -> Path:

@@ -1,0 +1,75 @@
+"""Signer policy: which key may publish which topics.
+
+TOML, either a file of its own or inside the main configuration:
+
+    [[signer]]
+    name = "ftp-master relay"
+    fingerprint = "0123...CDEF"
+    topics = ["org.debian.*.dak.#", "org.debian.*.git.#"]
+
+`*` is one dotted part, `#` any number of parts.  A key that is in the
+keyring but not in any [[signer]] may publish nothing, unless the policy is
+empty: then every key in the keyring may publish every topic.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .topics import topic_matches
+
+
+@dataclass(frozen=True)
+class SignerRule:
+    fingerprint: str
+    topics: tuple[str, ...]
+    name: str = ""
+
+
+class Policy:
+    def __init__(self, rules: list[SignerRule] | None = None) -> None:
+        self.rules: dict[str, SignerRule] = {r.fingerprint: r for r in rules or []}
+
+    @property
+    def open(self) -> bool:
+        return not self.rules
+
+    def allows(self, fingerprint: str, topic: str) -> bool:
+        if self.open:
+            return True
+        rule = self.rules.get(fingerprint.upper())
+        return rule is not None and any(topic_matches(p, topic) for p in rule.topics)
+
+    @classmethod
+    def from_tables(cls, tables: Any, where: str) -> Policy:
+        if not isinstance(tables, list):
+            raise ConfigError(f"{where}: [[signer]] must be an array of tables")
+        rules = []
+        for n, t in enumerate(tables, 1):
+            if not isinstance(t, dict):
+                raise ConfigError(f"{where}: signer #{n} must be a table")
+            fpr = t.get("fingerprint")
+            topics = t.get("topics", ["#"])
+            if not isinstance(fpr, str) or len(fpr.replace(" ", "")) not in (40, 64):
+                raise ConfigError(f"{where}: signer #{n}: fingerprint must be a 40 or 64 hex digit string")
+            if not isinstance(topics, list) or not all(isinstance(p, str) for p in topics):
+                raise ConfigError(f"{where}: signer #{n}: topics must be a list of strings")
+            unknown = set(t) - {"fingerprint", "topics", "name"}
+            if unknown:
+                raise ConfigError(f"{where}: signer #{n}: unknown key {sorted(unknown)[0]!r}")
+            rules.append(SignerRule(fpr.replace(" ", "").upper(), tuple(topics), str(t.get("name", ""))))
+        return cls(rules)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Policy:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        return cls.from_tables(data.get("signer", []), str(path))

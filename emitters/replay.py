@@ -1,0 +1,110 @@
+"""The replay endpoint: answers fedmsg's query shapes from the outbox.
+
+Request: one JSON frame, e.g. {"seq_id_range": [120, 180]} (fedmsg's
+shapes: seq_id, seq_ids, seq_id_range, msg_id, msg_ids, time) or
+{"status": true}.  Reply: one frame per envelope (canonical JSON), at most
+MAX_REPLY of them; an empty answer is a single empty frame; an error is a
+single {"error": "..."} frame; status is {"status": {...}}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import zmq
+
+from . import metrics, transport
+from .envelope import MalformedFrame, canonical, check
+from .outbox import MAX_REPLY, Outbox
+
+__all__ = ["MAX_REPLY", "ReplayServer", "ReplayError", "request"]
+
+log = logging.getLogger(__name__)
+
+
+class ReplayServer:
+    def __init__(self, outbox: Outbox, endpoint: str) -> None:
+        self.outbox = outbox
+        self.endpoint = endpoint
+        self._stop = threading.Event()
+        self._sock = transport.context().socket(zmq.REP)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        transport.bind(self._sock, endpoint)
+        self._thread = threading.Thread(target=self._serve, name="replay", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                if not poller.poll(200):
+                    continue
+                request = self._sock.recv()
+                self._sock.send_multipart(self.answer(request))
+        finally:
+            self._sock.close(0)
+            self.outbox.close()
+
+    def answer(self, request: bytes) -> list[bytes]:
+        try:
+            query = json.loads(request)
+            if not isinstance(query, dict):
+                raise ValueError("query must be a JSON object")
+            if query.get("status"):
+                return [canonical({"status": {
+                    "stream": self.outbox.stream,
+                    "first_seq": self.outbox.first_seq(),
+                    "last_seq": self.outbox.last_seq(),
+                }})]
+            found = self.outbox.query(query)
+        except (ValueError, TypeError, KeyError) as exc:
+            return [canonical({"error": str(exc)})]
+        metrics.inc("debpulse_replayed_total", len(found), help="envelopes sent by the replay endpoint")
+        return [canonical(e) for e in found] or [b""]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+class ReplayError(Exception):
+    pass
+
+
+def request(endpoint: str, query: dict[str, Any], timeout: float = 5.0) -> list[dict[str, Any]]:
+    """Ask a replay endpoint; raise ReplayError when it does not answer."""
+    sock = transport.context().socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
+    sock.setsockopt(zmq.SNDTIMEO, int(timeout * 1000))
+    try:
+        sock.connect(endpoint)
+        sock.send(canonical(query))
+        frames = sock.recv_multipart()
+    except zmq.Again:
+        raise ReplayError(f"{endpoint} did not answer within {timeout:g}s") from None
+    except zmq.ZMQError as exc:
+        raise ReplayError(f"{endpoint}: {exc.strerror}") from None
+    finally:
+        sock.close(0)
+    if frames == [b""]:
+        return []
+    out = []
+    for f in frames:
+        try:
+            data = json.loads(f)
+        except ValueError:
+            raise ReplayError(f"{endpoint}: answer is not JSON") from None
+        if isinstance(data, dict) and "error" in data and "topic" not in data:
+            raise ReplayError(f"{endpoint}: {data['error']}")
+        if isinstance(data, dict) and "status" in data and "topic" not in data:
+            return [data]
+        try:
+            out.append(check(data))
+        except MalformedFrame as exc:
+            raise ReplayError(f"{endpoint}: malformed envelope in answer ({exc})") from None
+    return out

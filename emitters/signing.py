@@ -1,0 +1,229 @@
+"""OpenPGP detached signatures, two backends that read each other's output.
+
+- `SequoiaSigner` / `SequoiaKeyring`: in-process (pysequoia), about a
+  hundred times faster than spawning gpg.
+- `GnuPGSigner` / `GnuPGKeyring`: the system gpg through python-gnupg, for
+  keys that live in a GnuPG home, an agent or a smartcard.
+
+Signers return binary detached signatures; keyrings return the fingerprint
+of the certificate that made a good signature.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from .errors import ConfigError
+
+
+class BadSignature(Exception):
+    """The signature does not verify."""
+
+
+class UnknownKey(Exception):
+    """The signature may be fine, but its key is not in the keyring."""
+
+
+class Signer(Protocol):
+    fingerprint: str
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+class Keyring(Protocol):
+    def verify(self, data: bytes, signature: bytes) -> str:
+        """Fingerprint (upper-case hex) of the signer, or raise BadSignature / UnknownKey."""
+        ...
+
+    def fingerprints(self) -> list[str]: ...
+
+
+def _clear_backtrace() -> None:
+    # Sequoia builds a long backtrace for every error when RUST_BACKTRACE is
+    # set, which makes every rejected signature slow.
+    os.environ.pop("RUST_BACKTRACE", None)
+
+
+# -- in-process: Sequoia ---------------------------------------------------
+
+
+class SequoiaSigner:
+    def __init__(self, secret_key: bytes) -> None:
+        import pysequoia
+
+        _clear_backtrace()
+        self._ps = pysequoia
+        try:
+            tsk = pysequoia.Tsk.from_bytes(secret_key)
+        except Exception as exc:
+            raise ConfigError(f"cannot read the secret key: {_first_line(exc)}") from None
+        try:
+            self._signer = tsk.signer()
+        except Exception as exc:
+            raise ConfigError(f"the key cannot sign (protected or no signing subkey?): {_first_line(exc)}") from None
+        cert = tsk.extract_certificate()
+        self.fingerprint = cert.fingerprint.upper()
+        # The armored public certificate, for keyrings of subscribers.
+        self.certificate: str | None = str(cert)
+        self._detached = pysequoia.SignatureMode.DETACHED
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SequoiaSigner:
+        try:
+            return cls(Path(path).read_bytes())
+        except OSError as exc:
+            raise ConfigError(f"{path}: {exc.strerror}") from None
+
+    @classmethod
+    def from_gnupg_home(cls, home: str | None, key: str) -> SequoiaSigner:
+        """Export the (unprotected) secret key from a GnuPG home once, then
+        sign in-process.  Keys on smartcards need the gnupg backend."""
+        env = dict(os.environ)
+        if home:
+            env["GNUPGHOME"] = home
+        proc = subprocess.run(
+            ["gpg", "--batch", "--pinentry-mode", "error", "--export-secret-keys", key],
+            env=env, capture_output=True,
+        )
+        if proc.returncode != 0 or not proc.stdout:
+            raise ConfigError(
+                f"cannot export secret key {key} from {home or '~/.gnupg'} "
+                "(passphrase-protected or on a card? use backend = \"gnupg\")"
+            )
+        return cls(proc.stdout)
+
+    def sign(self, data: bytes) -> bytes:
+        return self._ps.sign(self._signer, data, mode=self._detached, armor=False)
+
+
+class SequoiaKeyring:
+    """Certificates from armored or binary keyring files (Debian's keyrings
+    included), verified in-process."""
+
+    def __init__(self, certs: list[object]) -> None:
+        import pysequoia
+
+        _clear_backtrace()
+        self._ps = pysequoia
+        self._certs = certs
+        self._by_fpr = {c.fingerprint.upper(): c for c in certs}  # type: ignore[attr-defined]
+        self._by_keyid = {f[-16:]: c for f, c in self._by_fpr.items()}
+
+    @classmethod
+    def from_files(cls, paths: list[str | Path]) -> SequoiaKeyring:
+        import pysequoia
+
+        _clear_backtrace()
+        certs: list[object] = []
+        for p in paths:
+            try:
+                certs.extend(pysequoia.Cert.split_file(str(p)))
+            except Exception as exc:
+                raise ConfigError(f"{p}: not a readable keyring: {_first_line(exc)}") from None
+        return cls(certs)
+
+    def fingerprints(self) -> list[str]:
+        return list(self._by_fpr)
+
+    def _store(self, ids: list[str]) -> list[object]:
+        found = [self._by_keyid[i.upper()[-16:]] for i in ids if i.upper()[-16:] in self._by_keyid]
+        # A signing subkey's id is not a primary fingerprint: offer all.
+        return found or self._certs
+
+    def verify(self, data: bytes, signature: bytes) -> str:
+        ps = self._ps
+        try:
+            sig = ps.Sig.from_bytes(signature)
+        except Exception:
+            raise BadSignature("not an OpenPGP signature") from None
+        try:
+            result = ps.verify(bytes=data, store=self._store, signature=sig)
+        except Exception:
+            issuer = (sig.issuer_fingerprint or sig.issuer_key_id or "").upper()
+            if issuer and not any(f.endswith(issuer[-16:]) for f in self._by_fpr):
+                raise UnknownKey(issuer) from None
+            raise BadSignature(issuer or "no issuer") from None
+        valid = result.valid_sigs
+        if not valid:
+            raise BadSignature("no valid signature")
+        return str(valid[0].certificate).upper()
+
+
+# -- the system gpg ----------------------------------------------------------
+
+
+class GnuPGSigner:
+    def __init__(self, home: str | None, key: str) -> None:
+        import gnupg
+
+        self._gpg = gnupg.GPG(gnupghome=home) if home else gnupg.GPG()
+        keys = self._gpg.list_keys(True, keys=[key])
+        if not keys:
+            raise ConfigError(f"no secret key {key} in {home or '~/.gnupg'}")
+        self.fingerprint = keys[0]["fingerprint"].upper()
+
+    def sign(self, data: bytes) -> bytes:
+        # passphrase=None, never "": with an empty string python-gnupg makes
+        # gpg read the first line of the data as the passphrase.
+        result = self._gpg.sign(data, keyid=self.fingerprint, detach=True, binary=True, passphrase=None)
+        if not result.data:
+            raise ConfigError(f"gpg could not sign: {result.status or result.stderr.strip()[-200:]}")
+        return result.data
+
+
+class GnuPGKeyring:
+    def __init__(self, home: str | None) -> None:
+        import gnupg
+
+        self._gpg = gnupg.GPG(gnupghome=home) if home else gnupg.GPG()
+
+    def fingerprints(self) -> list[str]:
+        return [k["fingerprint"].upper() for k in self._gpg.list_keys()]
+
+    def verify(self, data: bytes, signature: bytes) -> str:
+        with tempfile.NamedTemporaryFile(suffix=".sig") as fh:
+            fh.write(signature)
+            fh.flush()
+            result = self._gpg.verify_data(fh.name, data)
+        if result.valid:
+            return (result.pubkey_fingerprint or result.fingerprint).upper()
+        if result.status == "no public key":
+            raise UnknownKey(result.key_id or "")
+        raise BadSignature(result.status or "bad signature")
+
+
+def open_signer(backend: str, key: str, gnupg_home: str | None) -> Signer:
+    """`key` is a fingerprint in the GnuPG home or a secret key file."""
+    if backend == "gnupg":
+        return GnuPGSigner(gnupg_home, key)
+    if os.path.sep in key or os.path.exists(key):
+        return SequoiaSigner.from_file(key)
+    return SequoiaSigner.from_gnupg_home(gnupg_home, key)
+
+
+def open_keyring(paths: list[str], gnupg_home: str | None) -> Keyring:
+    """Keyring files (in-process), else the certificates in a GnuPG home."""
+    if paths:
+        return SequoiaKeyring.from_files(list(paths))
+    if gnupg_home:
+        return SequoiaKeyring(_export_certs(gnupg_home))
+    return SequoiaKeyring([])
+
+
+def _export_certs(home: str) -> list[object]:
+    import pysequoia
+
+    proc = subprocess.run(
+        ["gpg", "--batch", "--export"], env={**os.environ, "GNUPGHOME": home}, capture_output=True
+    )
+    if proc.returncode != 0:
+        raise ConfigError(f"{home}: cannot read the GnuPG keyring")
+    return list(pysequoia.Cert.split_bytes(proc.stdout)) if proc.stdout else []
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or ["error"])[0]

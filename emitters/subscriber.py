@@ -1,0 +1,346 @@
+"""The consumer side: discover, verify, dedupe, repair gaps, resume.
+
+Every publisher stream numbers its messages (`seq_id`, inside the
+signature).  The subscriber remembers the last number per stream; a jump
+makes it fetch the missing range from the stream's replay endpoint and
+deliver it first, so the consumer sees each stream in order and once.
+What cannot be repaired now is retried, and the consumer is told with a
+`Gap` (with the missing range) rather than silently missing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from . import envelope as env
+from . import metrics, replay, transport
+from .checkpoint import Checkpoint
+from .messages import Message, message_for
+from .verify import Verdict, Verifier
+
+log = logging.getLogger(__name__)
+
+LOCAL_RELAY = "tcp://127.0.0.1:9940"
+
+
+@dataclass
+class Received:
+    envelope: dict[str, Any]
+    verdict: Verdict
+    replayed: bool = False
+
+    @property
+    def topic(self) -> str:
+        return self.envelope["topic"]
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.envelope["msg"]
+
+    @property
+    def msg_id(self) -> str:
+        return self.envelope["msg_id"]
+
+    @property
+    def seq_id(self) -> int | None:
+        return self.envelope.get("seq_id")
+
+    @property
+    def publisher(self) -> str | None:
+        return self.envelope.get("publisher")
+
+    @property
+    def message(self) -> Message:
+        return message_for(self.topic, self.body)
+
+    @property
+    def summary(self) -> str:
+        try:
+            return self.message.summary()
+        except Exception:  # a consumer never dies on a producer's summary
+            return self.topic
+
+
+@dataclass
+class Gap:
+    """Messages `first`..`last` of `publisher` did not arrive.  `permanent`
+    when they never can (pruned, outbox replaced); otherwise a retry goes on
+    and the messages are delivered late if it succeeds."""
+
+    publisher: str
+    first: int
+    last: int
+    reason: str
+    permanent: bool = False
+
+
+@dataclass
+class _Stream:
+    last: int                       # highest seq_id received (delivered or known missing)
+    replay: str | None = None
+    missing: list[list[int]] = field(default_factory=list)  # [first, last] ranges still to repair
+    acked: int = 0
+
+
+class Subscriber:
+    def __init__(
+        self,
+        endpoints: list[str] | None = None,
+        *,
+        verifier: Verifier,
+        topics: list[str] | None = None,
+        discovery: Any = None,
+        checkpoint: Checkpoint | None = None,
+        auto_ack: bool = True,
+        hwm: int = 100_000,
+        yield_rejected: bool = False,
+        catchup_interval: float = 30.0,
+        replay_timeout: float = 2.0,
+    ) -> None:
+        self.verifier = verifier
+        self.topics = [t for t in (topics or [""])]
+        self.discovery = discovery
+        self.checkpoint = checkpoint
+        self.auto_ack = auto_ack
+        self.yield_rejected = yield_rejected
+        self.catchup_interval = catchup_interval
+        self.replay_timeout = replay_timeout
+        self.counts: dict[str, int] = {}
+        self._ready: deque[Received | Gap] = deque()
+        self._streams: dict[str, _Stream] = {}
+        self._connected: set[str] = set()
+        self._static = list(endpoints or [])
+        self._sock = transport.connect_sub([], self.topics, hwm)
+        self._next_discovery = 0.0
+        self._next_catchup = 0.0
+        if checkpoint:
+            for name, st in checkpoint.streams.items():
+                self._streams[name] = _Stream(last=int(st["last"]), replay=st.get("replay"),
+                                              missing=[list(r) for r in st.get("missing", [])],
+                                              acked=int(st["last"]))
+        self._rediscover()
+
+    # -- endpoints -----------------------------------------------------------
+
+    def _rediscover(self) -> None:
+        wanted = set(self._static)
+        if self.discovery is not None:
+            try:
+                wanted |= {p.endpoint for p in self.discovery.current()}
+            except Exception as exc:  # discovery trouble must not stop delivery
+                log.warning("discovery failed: %s", exc)
+                wanted |= self._connected
+            self._next_discovery = time.monotonic() + self.discovery.refresh_interval
+        else:
+            self._next_discovery = float("inf")
+        if not wanted and not self._connected:
+            wanted = {LOCAL_RELAY}
+        for e in sorted(wanted - self._connected):
+            log.info("connecting to %s", e)
+            self._sock.connect(e)
+        for e in sorted(self._connected - wanted):
+            log.info("dropping %s (no longer announced)", e)
+            try:
+                self._sock.disconnect(e)
+            except zmq.ZMQError:
+                pass
+        self._connected = wanted
+
+    @property
+    def endpoints(self) -> list[str]:
+        return sorted(self._connected)
+
+    # -- the consumer's interface --------------------------------------------
+
+    def __iter__(self) -> Iterator[Received | Gap]:
+        while True:
+            item = self.receive(timeout=1.0)
+            if item is not None:
+                yield item
+
+    def receive(self, timeout: float | None = None) -> Received | Gap | None:
+        """The next item, or None after `timeout` seconds without one."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ready:
+            now = time.monotonic()
+            if now >= self._next_discovery:
+                self._rediscover()
+            if now >= self._next_catchup:
+                more = self._catch_up()
+                self._next_catchup = time.monotonic() + (0 if more else self.catchup_interval)
+                continue
+            wait = min(self._next_discovery, self._next_catchup) - now
+            if deadline is not None:
+                if now >= deadline:
+                    return None
+                wait = min(wait, deadline - now)
+            if self._sock.poll(max(1, int(wait * 1000)), zmq.POLLIN):
+                self._on_frames(self._sock.recv_multipart())
+        item = self._ready.popleft()
+        if self.auto_ack:
+            self.ack(item)
+        return item
+
+    def ack(self, item: Received | Gap) -> None:
+        """The consumer is done with `item`: advance the checkpoint."""
+        if isinstance(item, Gap):
+            st = self._streams.get(item.publisher)
+            if st and item.permanent:
+                st.acked = max(st.acked, item.last)
+        elif item.publisher and item.seq_id:
+            st = self._streams.get(item.publisher)
+            if st:
+                st.acked = max(st.acked, item.seq_id)
+        if self.checkpoint is not None:
+            self.checkpoint.streams = {
+                name: {"last": st.acked, "replay": st.replay,
+                       "missing": [r for r in st.missing if r[0] <= st.acked]}
+                for name, st in self._streams.items()
+            }
+            self.checkpoint.save()
+
+    def close(self) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint.save(sync=True)
+        self._sock.close(0)
+
+    # -- receiving -------------------------------------------------------------
+
+    def _count(self, reason: str) -> None:
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        metrics.inc("debpulse_rejected_total", help="received messages rejected, by reason", reason=reason)
+
+    def _on_frames(self, frames: list[bytes]) -> None:
+        try:
+            envelope = env.from_frames(frames)
+        except env.MalformedFrame as exc:
+            self._count(exc.reason)
+            log.warning("dropped a malformed frame set: %s", exc)
+            return
+        self._accept(envelope, replayed=False)
+
+    def _accept(self, envelope: dict[str, Any], *, replayed: bool) -> None:
+        stream, seq = envelope.get("publisher"), envelope.get("seq_id")
+        st = self._streams.get(stream) if isinstance(stream, str) else None
+        if st is not None and isinstance(seq, int) and seq <= st.last and not _in(st.missing, seq):
+            self._count("already-delivered")
+            return
+        verdict = self.verifier.check(envelope, replayed=replayed)
+        if not verdict.ok:
+            self._count(verdict.reason)
+            log.warning("rejected %s (%s): %s %s", envelope.get("msg_id"), envelope.get("topic"),
+                        verdict.reason, verdict.detail)
+            if self.yield_rejected:
+                self._ready.append(Received(envelope, verdict, replayed))
+            return
+        if not isinstance(stream, str) or not isinstance(seq, int):
+            # A publisher without sequence numbers (plain fedmsg): no repair.
+            self._deliver(envelope, verdict, replayed)
+            return
+        if st is None:
+            st = self._streams[stream] = _Stream(last=seq - 1, acked=seq - 1)
+        if isinstance(envelope.get("replay"), str):
+            st.replay = envelope["replay"]
+        if seq <= st.last:  # a late repair of a missing range
+            _remove(st.missing, seq)
+            self._deliver(envelope, verdict, replayed)
+            return
+        if seq > st.last + 1:
+            first, last = st.last + 1, seq - 1
+            st.last = last
+            self._repair(stream, st, first, last)
+        st.last = seq
+        self._deliver(envelope, verdict, replayed)
+
+    def _deliver(self, envelope: dict[str, Any], verdict: Verdict, replayed: bool) -> None:
+        metrics.inc("debpulse_received_total", help="verified messages delivered to the consumer")
+        self._ready.append(Received(envelope, verdict, replayed))
+
+    # -- repairing -------------------------------------------------------------
+
+    def _repair(self, stream: str, st: _Stream, first: int, last: int) -> None:
+        """Fetch first..last from the stream's replay endpoint and deliver."""
+        if st.replay is None:
+            self._ready.append(Gap(stream, first, last, "no replay endpoint known", permanent=True))
+            return
+        log.info("gap in %s: %d..%d, asking %s", stream, first, last, st.replay)
+        _add(st.missing, first, last)
+        self._fetch(stream, st, first, last)
+
+    def _fetch(self, stream: str, st: _Stream, first: int, last: int | None) -> None:
+        lo = first
+        while last is None or lo <= last:
+            try:
+                found = replay.request(st.replay or "", {"seq_id_range": [lo, last]}, self.replay_timeout)
+            except replay.ReplayError as exc:
+                if last is not None:
+                    self._count("gap-unrepaired")
+                    self._ready.append(Gap(stream, lo, last, str(exc)))
+                return
+            found = [e for e in found if e.get("publisher") == stream and isinstance(e.get("seq_id"), int)]
+            if not found:
+                break
+            for e in found:
+                self._accept(e, replayed=True)
+            lo = max(e["seq_id"] for e in found) + 1
+        if last is not None and any(r[0] <= last and r[1] >= first for r in st.missing):
+            self._report_lost(stream, st, first, last)
+
+    def _report_lost(self, stream: str, st: _Stream, first: int, last: int) -> None:
+        """The replay endpoint answered but lacks some of the range."""
+        for r in [r for r in st.missing if r[0] <= last and r[1] >= first]:
+            st.missing.remove(r)
+            self._count("gap-permanent")
+            self._ready.append(Gap(stream, r[0], r[1], "not in the publisher's outbox (pruned or replaced)",
+                                   permanent=True))
+
+    def _catch_up(self) -> bool:
+        """Retry missing ranges, and ask each stream for anything after the
+        last number we saw (loss at the end of a burst shows no gap).
+        True when an answer was full, so that more may be waiting."""
+        more = False
+        for name, st in list(self._streams.items()):
+            if not st.replay:
+                continue
+            for r in list(st.missing):
+                self._fetch(name, st, r[0], r[1])
+            try:
+                found = replay.request(st.replay, {"seq_id_range": [st.last + 1, None]}, self.replay_timeout)
+            except replay.ReplayError:
+                continue
+            for e in found:
+                if e.get("publisher") == name:
+                    self._accept(e, replayed=True)
+            more = more or len(found) >= replay.MAX_REPLY
+        return more
+
+    def catch_up(self) -> None:
+        """Force a catch-up now (a consumer that was told of a reconnect)."""
+        self._next_catchup = 0.0
+
+
+def _in(ranges: list[list[int]], n: int) -> bool:
+    return any(a <= n <= b for a, b in ranges)
+
+
+def _add(ranges: list[list[int]], first: int, last: int) -> None:
+    ranges.append([first, last])
+
+
+def _remove(ranges: list[list[int]], n: int) -> None:
+    for r in ranges:
+        if r[0] <= n <= r[1]:
+            ranges.remove(r)
+            if r[0] < n:
+                ranges.append([r[0], n - 1])
+            if n < r[1]:
+                ranges.append([n + 1, r[1]])
+            ranges.sort()
+            return

@@ -1,0 +1,104 @@
+"""Accept or reject each received envelope, with a reason; never raise.
+
+Rejections are counted and logged by the caller, never fatal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import envelope as env
+from .policy import Policy
+from .signing import BadSignature, Keyring, UnknownKey
+
+# Rejection reasons, as counted in metrics and printed by debpulse-tail.
+UNSIGNED = "unsigned"
+BAD_SIGNATURE = "bad-signature"
+UNKNOWN_KEY = "unknown-key"
+TOPIC_NOT_ALLOWED = "topic-not-allowed"
+DUPLICATE = "duplicate-msg-id"
+OUT_OF_WINDOW = "timestamp-outside-window"
+SCOPE_NOT_ACCEPTED = "scope-not-accepted"
+MALFORMED = "malformed"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str = "ok"
+    scope: str | None = None       # which signature scope was checked
+    signer: str | None = None      # fingerprint of a good signature
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "reason": self.reason, "scope": self.scope, "signer": self.signer}
+
+
+class Verifier:
+    """`scopes`: the signature scopes accepted.  The default is the envelope
+    scope alone: a fedmsg-scope signature covers only `msg`, so its topic
+    could have been swapped.  Add "fedmsg" to read real fedmsg publishers."""
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        policy: Policy | None = None,
+        *,
+        scopes: tuple[str, ...] = (env.SCOPE_ENVELOPE,),
+        window: float = 600.0,
+        require_signature: bool = True,
+        remember: int = 100_000,
+    ) -> None:
+        self.keyring = keyring
+        self.policy = policy or Policy()
+        self.scopes = scopes
+        self.window = window
+        self.require_signature = require_signature
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+
+    def check(self, envelope: Mapping[str, Any], *, replayed: bool = False, now: float | None = None) -> Verdict:
+        try:
+            sig = env.signature_of(envelope)
+        except env.MalformedFrame as exc:
+            return Verdict(False, MALFORMED, detail=str(exc))
+        verdict = self._check_signature(envelope, sig)
+        if not verdict.ok:
+            return verdict
+        # Replayed messages are old by nature; their order is checked by seq_id.
+        if not replayed and self.window and abs((now or time.time()) - float(envelope["timestamp"])) > self.window:
+            return Verdict(False, OUT_OF_WINDOW, verdict.scope, verdict.signer,
+                           f"timestamp {envelope['timestamp']}")
+        msg_id = envelope["msg_id"]
+        if msg_id in self._seen:
+            return Verdict(False, DUPLICATE, verdict.scope, verdict.signer, msg_id)
+        self._seen[msg_id] = None
+        if len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+        return verdict
+
+    def forget(self, msg_id: str) -> None:
+        self._seen.pop(msg_id, None)
+
+    def _check_signature(self, envelope: Mapping[str, Any], sig: tuple[str, bytes] | None) -> Verdict:
+        if sig is None:
+            if self.require_signature:
+                return Verdict(False, UNSIGNED)
+            return Verdict(True, "ok (unsigned accepted)")
+        scope, signature = sig
+        if scope not in self.scopes:
+            return Verdict(False, SCOPE_NOT_ACCEPTED, scope,
+                           detail=f"signature covers {'msg only' if scope == env.SCOPE_FEDMSG else scope}")
+        try:
+            signer = self.keyring.verify(env.signed_data(envelope, scope), signature)
+        except UnknownKey as exc:
+            return Verdict(False, UNKNOWN_KEY, scope, detail=str(exc))
+        except BadSignature as exc:
+            return Verdict(False, BAD_SIGNATURE, scope, detail=str(exc))
+        if not self.policy.allows(signer, envelope["topic"]):
+            return Verdict(False, TOPIC_NOT_ALLOWED, scope, signer, envelope["topic"])
+        return Verdict(True, "ok", scope, signer)
