@@ -1,0 +1,161 @@
+"""debpulse-wanna-build: publish wanna-build's state changes and build results."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import NoReturn
+
+from debpulse.emitters import paths
+from debpulse.emitters.cli import add_common, config_from, parser, run, setup_logging
+from debpulse.emitters.config import Config
+from debpulse.emitters.emitter import open_emitter
+from debpulse.emitters.errors import ConfigError
+
+from .poller import DEFAULT_CHANNEL, Settings, WannaBuildSource
+from .trigger_sql import install_sql, uninstall_sql
+
+log = logging.getLogger("debpulse.wannabuild")
+
+NAME = "wannabuild"
+DEFAULT_DSN = "service=wanna-build"
+KEYS = {"dsn", "architectures", "suites", "poll_interval", "lookback", "batch", "start", "listen", "channel",
+        "timezone"}
+
+EXAMPLE = """\
+examples:
+  # follow amd64 and arm64 in sid as the public guest, events to the local relay
+  debpulse-wanna-build --dsn 'host=localhost port=5433 dbname=wanna-build user=guest' \\
+      --arch amd64 --arch arm64 --suite sid
+
+  # the same from /etc/debpulse/debpulse.toml:
+  #   [wannabuild]
+  #   dsn = "service=wanna-build"
+  #   architectures = ["amd64", "arm64"]
+  #   suites = ["sid", "experimental"]
+  #   lookback = 600        # seconds: the longest wanna-build transaction tolerated
+  debpulse-wanna-build
+
+  # print the optional NOTIFY trigger, or install it as the database owner
+  debpulse-wanna-build install-trigger
+  debpulse-wanna-build install-trigger --install --dsn 'service=wanna-build-privileged'
+"""
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    p = parser("debpulse-wanna-build", "Read wanna-build's public views in PostgreSQL and publish each state "
+               "change (wannabuild.package.state.update) and build result (wannabuild.package.build.complete).",
+               EXAMPLE)
+    p.add_argument("--dsn", help=f"libpq connection string or URI (default {DEFAULT_DSN!r}, the guest service)")
+    p.add_argument("--arch", action="append", default=[], metavar="ARCH", help="architecture to follow (repeatable)")
+    p.add_argument("--suite", action="append", default=[], metavar="SUITE",
+                   help="suite to follow (repeatable; default every public suite)")
+    p.add_argument("--interval", type=float, metavar="SECONDS", help="poll interval without notifications (30)")
+    p.add_argument("--lookback", type=float, metavar="SECONDS",
+                   help="how long a wanna-build transaction may stay open before its rows are final (600)")
+    p.add_argument("--batch", type=int, metavar="ROWS", help="rows read per stream and poll (1000)")
+    p.add_argument("--start", metavar="WHEN",
+                   help="where to begin without stored marks: now, beginning or an ISO time (now)")
+    p.add_argument("--no-listen", dest="listen", action="store_false", default=None,
+                   help="do not LISTEN for the trigger's notifications")
+    p.add_argument("--channel", help=f"notification channel (default {DEFAULT_CHANNEL})")
+    p.add_argument("--timezone", help="PostgreSQL TimeZone wanna-build writes with (default the server's)")
+    p.add_argument("--once", action="store_true", help="catch up, then exit")
+    add_common(p, publish=True)
+    return p
+
+
+def _trigger_parser() -> argparse.ArgumentParser:
+    p = parser("debpulse-wanna-build install-trigger",
+               "Print the SQL of a trigger that notifies debpulse-wanna-build of new rows, or run it "
+               "(as a role that may create triggers on public.transactions and public.pkg_history).", EXAMPLE)
+    p.add_argument("--install", action="store_true", help="run the SQL instead of printing it")
+    p.add_argument("--uninstall", action="store_true", help="remove the trigger (printed, or run with --install)")
+    p.add_argument("--dsn", help="connection of a privileged role (needed with --install)")
+    p.add_argument("--channel", help=f"notification channel (default {DEFAULT_CHANNEL})")
+    p.add_argument("--config", metavar="FILE", help="TOML configuration")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    return p
+
+
+def settings_from(args: argparse.Namespace, config: Config) -> Settings:
+    """Flags win over the [wannabuild] table."""
+    sec = config.section(NAME)
+    sec.check_keys(KEYS)
+
+    def pick(flag: object, key: str, kind: type | tuple[type, ...], default: object) -> object:
+        return flag if flag not in (None, []) else sec.get(key, kind, default)
+
+    interval = float(pick(args.interval, "poll_interval", (int, float), 30.0))  # type: ignore[arg-type]
+    lookback = float(pick(args.lookback, "lookback", (int, float), 600.0))  # type: ignore[arg-type]
+    batch = int(pick(args.batch, "batch", int, 1000))  # type: ignore[call-overload]
+    if interval <= 0 or lookback < 0 or batch < 1:
+        raise ConfigError(f"{sec.where}: [{NAME}] poll_interval and batch must be positive, lookback not negative")
+    return Settings(
+        dsn=str(pick(args.dsn, "dsn", str, DEFAULT_DSN)),
+        architectures=args.arch or sec.strings("architectures"),
+        suites=args.suite or sec.strings("suites"),
+        lookback=timedelta(seconds=lookback),
+        batch=batch,
+        interval=interval,
+        listen=bool(pick(args.listen, "listen", bool, True)),
+        channel=str(pick(args.channel, "channel", str, DEFAULT_CHANNEL)),
+        start=str(pick(args.start, "start", str, "now")),
+        timezone=pick(args.timezone, "timezone", str, None),  # type: ignore[arg-type]
+    )
+
+
+def state_dir(args: argparse.Namespace, config: Config) -> Path:
+    """This adapter's own directory (marks, rejected rows) under the state directory."""
+    base = args.state_dir or config.section("bus").get("state_dir", str, "") or paths.state_dir()
+    return Path(base) / NAME
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["install-trigger"]:
+        return _install_trigger(argv[1:])
+    args = _run_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    config = config_from(args)
+    settings = settings_from(args, config)
+    directory = state_dir(args, config)
+    emitter = open_emitter(args, config, name=NAME)
+    try:
+        source = WannaBuildSource(settings, emitter, directory)
+        source.run(once=args.once)
+    finally:
+        emitter.close()
+    return 0
+
+
+def _install_trigger(argv: list[str]) -> int:
+    args = _trigger_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    config = config_from(args)
+    sec = config.section(NAME)
+    sec.check_keys(KEYS)
+    channel = args.channel or sec.get("channel", str, DEFAULT_CHANNEL)
+    text = uninstall_sql() if args.uninstall else install_sql(channel)
+    if not args.install:
+        sys.stdout.write(text)
+        return 0
+    if not args.dsn:
+        raise ConfigError("--install needs --dsn of a role that may create triggers (not the guest)")
+    import psycopg
+
+    try:
+        with psycopg.connect(args.dsn, autocommit=True) as conn:
+            conn.execute(text)  # type: ignore[arg-type]  # our own constant SQL
+    except psycopg.Error as exc:
+        raise ConfigError(f"install-trigger: {' '.join(str(exc).split())}") from None
+    log.info("%s the notify trigger (channel %s)", "removed" if args.uninstall else "installed", channel)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    run(_main, argv)

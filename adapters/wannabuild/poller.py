@@ -1,0 +1,334 @@
+"""The source: read wanna-build's public views, hand new rows to the Emitter.
+
+One PostgreSQL connection, as the read-only guest.  It LISTENs for the
+optional trigger's notifications (see trigger_sql.py) and polls at once on
+one, and polls every architecture on an interval anyway, since the trigger
+may be absent and a notification is only a hint.  Each (architecture, table)
+stream keeps a durable high-water mark (marks.py); a mark moves only after
+the Emitter accepted the row's event.  When the server goes away the source
+reconnects with backoff and carries on from the marks.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from debpulse.adapters.common.position import Position
+from debpulse.adapters.common.quarantine import Quarantine
+from debpulse.emitters import metrics
+from debpulse.emitters.emitter import Emitter
+from debpulse.emitters.errors import ConfigError, DebpulseError, EmitError, InputError
+from debpulse.emitters.event import Event
+from psycopg import sql
+
+from .marks import Mark, Unseen
+from .rows import KINDS, RowKind, identity_digest, row_event
+
+log = logging.getLogger("debpulse.wannabuild")
+
+DEFAULT_CHANNEL = "debpulse_wannabuild"
+# Before year 1 nothing was built: the lower bound of "from the beginning".
+BEGINNING = datetime(1, 1, 1)
+# Connection errors that no retry will cure: say so and stop.
+_FATAL_CONNECT = re.compile(
+    r"password authentication failed|no pg_hba\.conf entry|role \".*\" does not exist|"
+    r"database \".*\" does not exist|definition of service .* not found|service file .* not found|"
+    r"invalid connection option|missing \"=\" after|invalid URI",
+)
+
+
+@dataclass
+class Settings:
+    dsn: str
+    architectures: Sequence[str]
+    suites: Sequence[str] = ()          # empty: every public suite
+    lookback: timedelta = timedelta(minutes=10)
+    batch: int = 1000
+    interval: float = 30.0
+    listen: bool = True
+    channel: str = DEFAULT_CHANNEL
+    start: str = "now"                  # now | beginning | an ISO timestamp (server clock)
+    timezone: str | None = None         # the TimeZone wanna-build writes with
+    connect_timeout: int = 10
+
+
+@dataclass(frozen=True)
+class Stream:
+    architecture: str
+    kind: RowKind
+
+    @property
+    def name(self) -> str:
+        return f"{self.architecture}.{self.kind.KIND}"
+
+    @property
+    def view(self) -> sql.Composable:
+        return sql.Identifier(f"{self.architecture}_public", self.kind.KIND)
+
+
+class Stopped(Exception):
+    """The source was asked to stop while waiting."""
+
+
+@dataclass
+class _Backoff:
+    first: float = 0.2
+    cap: float = 30.0
+    delay: float = field(default=0.0)
+
+    def next(self) -> float:
+        self.delay = min(self.cap, self.delay * 2 if self.delay else self.first)
+        return self.delay
+
+    def reset(self) -> None:
+        self.delay = 0.0
+
+
+class WannaBuildSource:
+    def __init__(self, settings: Settings, emitter: Emitter, state_dir: Path,
+                 stop: threading.Event | None = None) -> None:
+        if not settings.architectures:
+            raise ConfigError("no architecture to follow (--arch or [wannabuild] architectures)")
+        for arch in settings.architectures:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", arch):
+                raise ConfigError(f"{arch!r} is not an architecture name")
+        if settings.batch < 1:
+            raise ConfigError("batch must be at least 1")
+        self.settings = settings
+        self.emitter = emitter
+        self.stop = stop or threading.Event()
+        self.streams = [Stream(a, k) for a in settings.architectures for k in KINDS]
+        self.positions = {s: Position(state_dir / "marks" / f"{s.name}.json") for s in self.streams}
+        self.marks: dict[Stream, Mark] = {}
+        for s, pos in self.positions.items():
+            data = pos.load()
+            if data is not None:
+                try:
+                    self.marks[s] = Mark.from_json(data)
+                except (ValueError, TypeError, AttributeError) as exc:
+                    raise ConfigError(f"{pos.path}: not a wanna-build mark: {exc}") from None
+        self.quarantine = Quarantine(state_dir / "rejected", "wannabuild")
+        self._warned_clock = False
+
+    # -- the loop -----------------------------------------------------------------
+
+    def run(self, *, once: bool = False) -> None:
+        """Poll until stopped (or, with `once`, until caught up)."""
+        backoff = _Backoff()
+        while not self.stop.is_set():
+            try:
+                with self._connect() as conn:
+                    backoff.reset()
+                    pending: set[str] | None = None  # None: every architecture
+                    while not self.stop.is_set():
+                        more = self.poll(conn, pending)
+                        if more:
+                            pending = None
+                            continue
+                        if once:
+                            return
+                        pending = self._wait(conn)
+            except psycopg.OperationalError as exc:
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                if _FATAL_CONNECT.search(reason):
+                    raise ConfigError(f"cannot connect to wanna-build ({self.settings.dsn}): {reason}") from None
+                metrics.inc("debpulse_wannabuild_reconnects_total", help="lost or failed database connections")
+                delay = backoff.next()
+                log.warning("database unavailable (%s); retrying in %.1fs", reason, delay)
+                if self.stop.wait(delay):
+                    return
+            except Stopped:
+                return
+            except psycopg.Error as exc:
+                # Anything else the server refuses (a grant revoked, a view
+                # changed) will not heal by retrying.
+                raise DebpulseError(f"wanna-build: {' '.join(str(exc).split())}") from None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        s = self.settings
+        conn = psycopg.connect(s.dsn, autocommit=True, connect_timeout=s.connect_timeout,
+                               application_name="debpulse-wanna-build")
+        try:
+            if s.timezone:
+                conn.execute("SELECT set_config('TimeZone', %s, false)", (s.timezone,))
+            self._check_schema(conn)
+            if s.listen:
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(s.channel)))
+        except BaseException:
+            conn.close()
+            raise
+        log.info("connected to %s as %s; following %s", conn.info.host or conn.info.dbname,
+                 conn.info.user, ", ".join(s.architectures))
+        return conn
+
+    def _check_schema(self, conn: psycopg.Connection[Any]) -> None:
+        """A wrong schema or a missing grant is one clear error, not a retry loop."""
+        for stream in self.streams:
+            query = sql.SQL("SELECT {} FROM {} LIMIT 0").format(
+                sql.SQL(", ").join(sql.SQL(c) for c in stream.kind.COLUMNS), stream.view)
+            try:
+                conn.execute(query)
+            except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+                raise ConfigError(
+                    f'wanna-build schema: no view "{stream.architecture}_public".{stream.kind.KIND} '
+                    f"(is {stream.architecture} an architecture of this database?)") from None
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise ConfigError(f"wanna-build schema: {conn.info.user}: {exc}".splitlines()[0]) from None
+            except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedObject,
+                    psycopg.errors.UndefinedFunction) as exc:
+                raise ConfigError(
+                    f'wanna-build schema: "{stream.architecture}_public".{stream.kind.KIND}: {exc}'.splitlines()[0]
+                ) from None
+
+    def _wait(self, conn: psycopg.Connection[Any]) -> set[str] | None:
+        """Wait for a notification (-> its architectures) or the interval (-> None)."""
+        deadline = time.monotonic() + self.settings.interval
+        arches: set[str] = set()
+        while not self.stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if not self.settings.listen:
+                self.stop.wait(min(remaining, 0.25))
+                continue
+            # Short slices so that a stop request is noticed quickly.
+            for n in conn.notifies(timeout=min(remaining, 0.25), stop_after=1):
+                arches.add(n.payload)
+            if arches:
+                # Coalesce a burst: take what else has already arrived.
+                for n in conn.notifies(timeout=0):
+                    arches.add(n.payload)
+                metrics.inc("debpulse_wannabuild_notifications_total", help="trigger notifications received")
+                followed = arches & set(self.settings.architectures)
+                if followed:
+                    return followed
+                arches.clear()
+        raise Stopped
+
+    # -- one poll ---------------------------------------------------------------
+
+    def poll(self, conn: psycopg.Connection[Any], arches: set[str] | None = None) -> bool:
+        """Poll every stream (or those of `arches`); True if a batch was full."""
+        row = conn.execute("SELECT localtimestamp").fetchone()
+        assert row is not None
+        now: datetime = row[0]
+        more = False
+        for stream in self.streams:
+            if arches is None or stream.architecture in arches:
+                more |= self._poll_stream(conn, stream, now)
+        metrics.inc("debpulse_wannabuild_polls_total", help="polls of the public views")
+        return more
+
+    def _initial_mark(self, now: datetime) -> Mark:
+        start = self.settings.start
+        if start == "beginning":
+            return Mark(settled=None)
+        if start == "now":
+            return Mark(settled=now)
+        try:
+            return Mark(settled=datetime.fromisoformat(start).replace(tzinfo=None))
+        except ValueError:
+            raise ConfigError(f"start must be 'now', 'beginning' or an ISO timestamp, not {start!r}") from None
+
+    def _poll_stream(self, conn: psycopg.Connection[Any], stream: Stream, now: datetime) -> bool:
+        mark = self.marks.get(stream)
+        if mark is None:
+            mark = self.marks[stream] = self._initial_mark(now)
+            self._save(stream)
+        settled = mark.settled or BEGINNING
+        frontier = mark.frontier or BEGINNING
+
+        # Late commits: rows that appeared below the frontier since we passed it.
+        # A count costs one scan; the rows are fetched only when it differs.
+        if frontier > settled:
+            (count,) = self._select(conn, stream, "count(*)", "{t} > %(lo)s AND {t} <= %(hi)s",
+                                    lo=settled, hi=frontier)[0]
+            if count != mark.seen_count():
+                rows = self._select(conn, stream, None, "{t} > %(lo)s AND {t} <= %(hi)s ORDER BY {t}",
+                                    lo=settled, hi=frontier)
+                late = self._handle(stream, mark, rows)
+                if late:
+                    metrics.inc("debpulse_wannabuild_late_rows_total", late, arch=stream.architecture,
+                                table=stream.kind.KIND, help="rows committed after later rows were read")
+                    log.info("%s: %d row(s) committed late below the high-water mark", stream.name, late)
+
+        # New rows above the frontier, a bounded batch in time order.
+        batch = self.settings.batch
+        rows = self._select(conn, stream, None, "{t} > %(lo)s ORDER BY {t} LIMIT %(n)s", lo=frontier, n=batch)
+        full = len(rows) >= batch
+        complete_upto = now
+        if full:
+            last = rows[-1][0]
+            if rows[0][0] == last:
+                # One database transaction's worth of rows at a single time:
+                # take all of it, or the stream would never move.
+                rows = self._select(conn, stream, None, "{t} = %(at)s", at=last)
+            else:
+                # The LIMIT may have cut the last time group: leave it for next time.
+                rows = [r for r in rows if r[0] != last]
+            complete_upto = rows[-1][0]
+        if rows and rows[-1][0] > now + timedelta(minutes=5) and not self._warned_clock:
+            self._warned_clock = True
+            log.warning("%s: rows are stamped ahead of the server clock; set [wannabuild] timezone to the"
+                        " one wanna-build writes with", stream.name)
+        self._handle(stream, mark, rows)
+        if mark.settle(min(complete_upto, now - self.settings.lookback)):
+            self._save(stream)
+        return full
+
+    def _select(self, conn: psycopg.Connection[Any], stream: Stream, what: str | None, where: str,
+                **params: Any) -> list[tuple[Any, ...]]:
+        t = sql.SQL(stream.kind.TIME_COLUMN)
+        cols = sql.SQL(what) if what else sql.SQL(", ").join(sql.SQL(c) for c in stream.kind.COLUMNS)
+        cond = sql.SQL(where).format(t=t)
+        if self.settings.suites:
+            cond = sql.SQL("distribution = ANY(%(suites)s) AND ") + cond
+            params["suites"] = list(self.settings.suites)
+        query = sql.SQL("SELECT {} FROM {} WHERE {}").format(cols, stream.view, cond)
+        return conn.execute(query, params).fetchall()
+
+    def _handle(self, stream: Stream, mark: Mark, rows: list[tuple[Any, ...]]) -> int:
+        """Emit the rows not seen yet, in order; returns how many."""
+        unseen = mark.unseen((r[0], identity_digest(stream.kind.identity(r)), r) for r in rows)
+        for u in unseen:
+            self._hand_over(stream, u)
+            mark.record(u.time, u.digest)
+            self._save(stream)
+        return len(unseen)
+
+    def _hand_over(self, stream: Stream, u: Unseen) -> None:
+        arch, kind = stream.architecture, stream.kind.KIND
+        try:
+            event = row_event(stream.kind, arch, u.row, u.digest, u.occurrence)
+        except InputError as exc:
+            self.quarantine.keep(repr(tuple(u.row)).encode(), f"{stream.name}-{u.digest}-{u.occurrence}",
+                                 exc.reason)
+            return
+        self._emit(event)
+        metrics.inc("debpulse_wannabuild_events_total", arch=arch, table=kind,
+                    help="rows handed to the emitter as events")
+
+    def _emit(self, event: Event) -> None:
+        backoff = _Backoff(first=0.5)
+        while True:
+            try:
+                self.emitter.emit(event)
+                return
+            except EmitError as exc:
+                delay = backoff.next()
+                metrics.inc("debpulse_wannabuild_emit_retries_total", help="events the emitter could not take yet")
+                log.warning("cannot hand over %s (%s); retrying in %.1fs", event.origin, exc, delay)
+                if self.stop.wait(delay):
+                    raise Stopped from None
+
+    def _save(self, stream: Stream) -> None:
+        self.positions[stream].save(self.marks[stream].to_json())

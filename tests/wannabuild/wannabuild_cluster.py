@@ -1,0 +1,173 @@
+"""A real PostgreSQL 15 with wanna-build's published schema, for tests and
+benchmarks: started as user postgres on loopback, owned by PID, stopped
+with SIGINT.  Also writes state changes the way wanna-build does.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+DATABASE = "wanna-build"
+ARCHES = ("amd64", "arm64")
+PUBLIC_SUITES = ("sid", "experimental")
+HIDDEN_SUITE = "sid-security"  # distributions.public = false: not in the _public views
+GUEST = "guest"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WannaBuildCluster:
+    def __init__(self, fixtures: Path, arches: Iterable[str] = ARCHES) -> None:
+        self.fixtures = fixtures / "wanna-build"
+        self.arches = tuple(arches)
+        # Short path: the Unix socket path has a length limit.
+        self.dir = Path(tempfile.mkdtemp(prefix="wbpg-", dir="/tmp"))
+        self.data = self.dir / "data"
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        shutil.chown(self.dir, "postgres", "postgres")
+        subprocess.run(
+            [PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"],
+            user="postgres", group="postgres", check=True, capture_output=True,
+        )
+
+    # -- server lifecycle -------------------------------------------------
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [PG_BIN / "postgres", "-D", self.data, "-p", str(self.port), "-k", self.dir,
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50"],
+            user="postgres", group="postgres", stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "server.log", "ab"),
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                psycopg.connect(self.dsn(user="postgres", dbname="postgres"), connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    tail = (self.dir / "server.log").read_text()[-2000:]
+                    raise RuntimeError(f"postgres did not start: {tail}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def dsn(self, user: str = GUEST, dbname: str = DATABASE) -> str:
+        return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user}"
+
+    def connect(self, user: str = "postgres", **kw: object) -> psycopg.Connection:
+        return psycopg.connect(self.dsn(user=user), **kw)  # type: ignore[arg-type]
+
+    # -- schema -------------------------------------------------------------
+
+    def load_schema(self) -> None:
+        """The published schema, with the three steps PostgreSQL 15 needs."""
+        with psycopg.connect(self.dsn(user="postgres", dbname="postgres"), autocommit=True) as c:
+            # wanna-build's dump says client_encoding SQL_ASCII: the real
+            # database stores bytes, which is what the adapter must expect.
+            c.execute(f'CREATE DATABASE "{DATABASE}" ENCODING SQL_ASCII LC_COLLATE "C" LC_CTYPE "C" TEMPLATE template0')
+        with self.connect(autocommit=True) as c:
+            c.execute("DROP SCHEMA public CASCADE")
+            c.execute((self.fixtures / "roles.sql").read_text())
+            c.execute((self.fixtures / "main-tables.sql").read_text())
+            c.execute("SET search_path = public")
+            c.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+            template = (self.fixtures / "arches-tables.in.sql").read_text()
+            for arch in self.arches:
+                c.execute(template.replace("ARCH", arch))
+                c.execute("SET search_path = public")
+            c.execute(f"CREATE ROLE {GUEST} LOGIN")
+            c.execute("INSERT INTO public.distributions (distribution, public, build_dep_resolver) VALUES"
+                      + ",".join(f"('{s}', true, 'apt')" for s in PUBLIC_SUITES)
+                      + f",('{HIDDEN_SUITE}', false, 'apt')")
+            for arch in self.arches:
+                c.execute("INSERT INTO public.architectures VALUES (%s)", (arch,))
+                for suite in (*PUBLIC_SUITES, HIDDEN_SUITE):
+                    c.execute("INSERT INTO public.distribution_architectures (distribution, architecture, archive)"
+                              " VALUES (%s, %s, 'debian')", (suite, arch))
+                    c.execute("INSERT INTO public.locks VALUES (%s, %s)", (suite, arch))
+
+    def reset(self) -> None:
+        """Empty the package tables and drop any trigger a test installed."""
+        with self.connect(autocommit=True) as c:
+            c.execute("DROP TRIGGER IF EXISTS debpulse_notify ON public.transactions")
+            c.execute("DROP TRIGGER IF EXISTS debpulse_notify ON public.pkg_history")
+            c.execute("TRUNCATE public.transactions, public.pkg_history, public.packages")
+
+
+class WannaBuild:
+    """Writes as wanna-build does: in one database transaction, lock the
+    (suite, arch), update "<arch>".packages and log the change into
+    "<arch>".transactions with time = now() (the transaction's start).
+    `log_ta()` in bin/wanna-build runs before the packages update."""
+
+    def __init__(self, conn: psycopg.Connection, user: str = "buildd_amd64-x86-01") -> None:
+        self.conn = conn
+        self.user = user
+
+    def change(self, arch: str, package: str, version: str, action: str, state: str,
+               suite: str = "sid", *, builder: str | None = None, real_user: str = "buildd",
+               binnmu: int | None = None, commit: bool = True) -> None:
+        cur = self.conn.cursor()
+        cur.execute("SELECT 1 FROM public.locks WHERE architecture = %s AND distribution = %s FOR UPDATE",
+                    (arch, suite))
+        cur.execute(f'SELECT state FROM "{arch}".packages WHERE package = %s AND distribution = %s',
+                    (package, suite))
+        row = cur.fetchone()
+        # An SQL_ASCII database hands text back as bytes.
+        prev = (row[0].decode() if isinstance(row[0], bytes) else row[0]) if row else "(none)"
+        cur.execute(
+            f'INSERT INTO "{arch}".transactions (package, distribution, version, action, prevstate, state,'
+            ' real_user, set_user, time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now())',
+            (package, suite, version, action, prev, state, real_user, self.user),
+        )
+        if row is None:
+            cur.execute(f'INSERT INTO "{arch}".packages (package, distribution) VALUES (%s, %s)', (package, suite))
+        cur.execute(
+            f'UPDATE "{arch}".packages SET version = %s, state = %s, previous_state = %s, state_change = now(),'
+            ' builder = %s, binary_nmu_version = %s WHERE package = %s AND distribution = %s',
+            (version, state, None if row is None else prev, builder, binnmu, package, suite),
+        )
+        if commit:
+            self.conn.commit()
+
+    def build_result(self, arch: str, package: str, version: str, result: str, build_time: int,
+                     disk_space: int, builder: str, suite: str = "sid", *, when: datetime | None = None) -> None:
+        self.conn.execute(
+            f'INSERT INTO "{arch}".pkg_history (package, distribution, version, "timestamp", result, build_time,'
+            ' disk_space, builder) VALUES (%s, %s, %s, coalesce(%s, now()), %s, %s, %s, %s)',
+            (package, suite, version, when, result, build_time, disk_space, builder),
+        )
+        self.conn.commit()
