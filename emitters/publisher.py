@@ -46,7 +46,7 @@ class Publisher:
         if bind and opts.publish:
             self._sock = transport.bind_pub(opts.publish, opts.high_water_mark)
             self.replay_endpoint = opts.replay or transport.replay_endpoint_for(opts.publish)
-            self._replay = ReplayServer(Outbox(self.outbox.path), self.replay_endpoint)
+            self._replay = ReplayServer(Outbox(self.outbox.path), self.replay_endpoint, self.stream)
         self._last_prune = 0.0
 
     # The Emitter interface -------------------------------------------------

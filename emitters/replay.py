@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 
 class ReplayServer:
-    def __init__(self, outbox: Outbox, endpoint: str) -> None:
+    def __init__(self, outbox: Outbox, endpoint: str, publisher: str = "") -> None:
         self.outbox = outbox
+        self.publisher = publisher
         self.endpoint = endpoint
         self._stop = threading.Event()
         self._sock = transport.context().socket(zmq.REP)
@@ -56,6 +57,7 @@ class ReplayServer:
                 raise ValueError("query must be a JSON object")
             if query.get("status"):
                 return [canonical({"status": {
+                    "publisher": self.publisher,
                     "stream": self.outbox.stream,
                     "first_seq": self.outbox.first_seq(),
                     "last_seq": self.outbox.last_seq(),

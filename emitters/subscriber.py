@@ -321,6 +321,21 @@ class Subscriber:
             more = more or len(found) >= replay.MAX_REPLY
         return more
 
+    def follow(self, replay_endpoint: str, after: int | None = None) -> str:
+        """Follow a publisher known by its replay endpoint from message
+        `after` + 1 (default: from its newest), whether or not the live
+        socket has joined yet.  Returns the publisher's stream name."""
+        found = replay.request(replay_endpoint, {"status": True}, self.replay_timeout)
+        status = found[0]["status"] if found else {}
+        name = status.get("publisher")
+        if not name:
+            raise replay.ReplayError(f"{replay_endpoint} did not name its publisher")
+        last = status["last_seq"] if after is None else after
+        if name not in self._streams:
+            self._streams[name] = _Stream(last=last, replay=replay_endpoint, acked=last)
+        self._next_catchup = 0.0
+        return name
+
     def catch_up(self) -> None:
         """Force a catch-up now (a consumer that was told of a reconnect)."""
         self._next_catchup = 0.0

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,3 +93,103 @@ def rsa_key() -> Iterator[GpgKey]:
     key = make_gpg_key("debpulse rsa <rsa@example.org>", "rsa3072")
     yield key
     drop_gpg_key(key)
+
+
+# -- the bus: a real debpulse-relay process ------------------------------------
+
+RELAY_MODULE = "debpulse.emitters.commands.relay"
+
+
+class BusSubscriber:
+    """A subscriber connected to the test relay, already following it."""
+
+    def __init__(self, bus: Bus, topic: str) -> None:
+        from debpulse.emitters.signing import SequoiaKeyring
+        from debpulse.emitters.subscriber import Subscriber
+        from debpulse.emitters.verify import Verifier
+
+        verifier = Verifier(SequoiaKeyring.from_files([bus.key.public_file]))
+        self.sub = Subscriber([bus.endpoint], verifier=verifier, topics=[topic] if topic else None,
+                              catchup_interval=0.5)
+        # Follow through the replay endpoint too: messages sent before the
+        # SUB socket has joined are fetched instead of missed.
+        self.sub.follow(bus.replay)
+
+    def wait(self, n: int, timeout: float = 10.0) -> list:
+        from debpulse.emitters.subscriber import Received
+
+        got: list = []
+        deadline = time.monotonic() + timeout
+        while len(got) < n and time.monotonic() < deadline:
+            item = self.sub.receive(timeout=max(0.01, deadline - time.monotonic()))
+            if isinstance(item, Received):
+                got.append(item)
+        return got
+
+    def close(self) -> None:
+        self.sub.close()
+
+
+class Bus:
+    def __init__(self, base: Path, key: GpgKey) -> None:
+        self.key = key
+        base.mkdir(parents=True, exist_ok=True)
+        self.state = base / "state"
+        self.runtime = base / "run"
+        self.port = free_port()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.replay = f"tcp://127.0.0.1:{free_port()}"
+        self.relay_socket = f"ipc://{self.runtime}/relay.sock"
+        self.env = {"DEBPULSE_STATE_DIR": str(self.state), "DEBPULSE_RUNTIME_DIR": str(self.runtime)}
+        self.proc: subprocess.Popen | None = None
+        self.log = base / "relay.log"
+        self._subs: list[BusSubscriber] = []
+
+    def start(self, *extra: str) -> None:
+        import sys
+
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", RELAY_MODULE, "--publish", self.endpoint, "--replay", self.replay,
+                 "--signing-key", str(self.key.secret_file), *extra],
+                env={**os.environ, **self.env}, stdout=log, stderr=log,
+            )
+        path = self.relay_socket[len("ipc://"):]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"relay exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            if os.path.exists(path):
+                with socket.socket(socket.AF_UNIX) as s:
+                    try:
+                        s.connect(path)
+                        return
+                    except OSError:
+                        pass
+            time.sleep(0.02)
+        raise RuntimeError("relay did not start")
+
+    def stop(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+        self.proc = None
+
+    def subscriber(self, topic: str = "") -> BusSubscriber:
+        sub = BusSubscriber(self, topic)
+        self._subs.append(sub)
+        return sub
+
+    def close(self) -> None:
+        for s in self._subs:
+            s.close()
+        self.stop(signal.SIGTERM)
+
+
+@pytest.fixture
+def bus(tmp_path: Path, gpg_key: GpgKey) -> Iterator[Bus]:
+    """A real relay with a fresh state, signing with the session's key."""
+    b = Bus(tmp_path / "bus", gpg_key)
+    b.start()
+    yield b
+    b.close()

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from .. import cli
 from ..announce import Announcer, announcement_from
@@ -104,12 +104,8 @@ def _announce_section(args: argparse.Namespace, config: Config) -> Section:
     return Section("dns.announce", merged, where)
 
 
-def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """The console script: errors become one line and exit 1 or 2."""
-    cli.run(run, argv)
-
-
-def run(argv: Sequence[str] | None = None) -> int:
+@cli.entry
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)
@@ -149,4 +145,4 @@ def _as_dict(p: PublisherInfo) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
