@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from debian.deb822 import Changes as Deb822Changes
+
 from debpulse.emitters.errors import InputError
 
 from .signature import UNVERIFIED, Keyring, SignatureCheck

@@ -3,12 +3,16 @@
 An upload reported by a mail and by a queue file gets one idempotency key
 (the .changes name, the action and the suite), so it is published once.
 Only what both routes know goes into the key: an "is NEW" or REJECTED
-mail does not name a suite, so those keys carry none.
+mail does not name a suite, so those keys carry none.  They carry the UTC
+day instead (of the mail's Date, of the queue file's arrival): the same
+version is often uploaded again after a rejection, and that second NEW or
+REJECTED must not be taken for a repeat of the first.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from debpulse.emitters.event import Event
@@ -35,7 +39,7 @@ def accepted(changes: Changes, name: str, suite: str, *, route: str, message_id:
     return Event(ACCEPT, body, key=upload_key("accept", name, suite), origin=origin)
 
 
-def new(name: str, fields: dict[str, Any], *, route: str, queue: str | None = None,
+def new(name: str, fields: dict[str, Any], *, day: str, route: str, queue: str | None = None,
         message_id: str | None = None, origin: str = "") -> Event:
     """An upload waiting in NEW, or (with `queue`) in another policy queue."""
     body = {**fields, "changes": name, **_extra(route, message_id)}
@@ -44,15 +48,19 @@ def new(name: str, fields: dict[str, Any], *, route: str, queue: str | None = No
         key = upload_key("policy", name, queue)
     else:
         key = upload_key("new", name)
-    return Event(NEW, body, key=key, origin=origin)
+    return Event(NEW, body, key=f"{key}:{day}", origin=origin)
 
 
-def rejected(name: str, fields: dict[str, Any], reason: str, *, route: str, rejection: str | None = None,
-             message_id: str | None = None, origin: str = "") -> Event:
+def rejected(name: str, fields: dict[str, Any], reason: str, *, day: str, route: str,
+             rejection: str | None = None, message_id: str | None = None, origin: str = "") -> Event:
     body = {**fields, "changes": name, "reason": reason.strip(), **_extra(route, message_id)}
     if rejection in ("automatic", "manual"):
         body["rejection"] = rejection
-    return Event(REJECT, body, key=upload_key("reject", name), origin=origin)
+    return Event(REJECT, body, key=f"{upload_key('reject', name)}:{day}", origin=origin)
+
+
+def utc_day(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
 
 
 def removed(sources: list[dict[str, str]], binaries: list[dict[str, Any]], suites: list[str], reason: str,

@@ -15,7 +15,9 @@ import email.errors
 import email.message
 import re
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.header import decode_header, make_header
+from email.utils import parsedate_to_datetime
 
 from debpulse.emitters.errors import InputError
 from debpulse.emitters.event import Event
@@ -115,6 +117,17 @@ class _Mail:
                  keyring: Keyring | None, origin: str) -> None:
         self.msg, self.subject, self.message_id, self.keyring, self.origin = msg, subject, message_id, keyring, origin
 
+    @property
+    def day(self) -> str:
+        """The UTC day the mail was sent (part of the NEW and REJECTED keys)."""
+        try:
+            sent = parsedate_to_datetime(self.header("Date"))
+        except (TypeError, ValueError):
+            return ""
+        if sent.tzinfo is None:
+            sent = sent.replace(tzinfo=UTC)
+        return events.utc_day(sent.timestamp())
+
     def header(self, name: str) -> str:
         return _header(self.msg, name)
 
@@ -131,7 +144,7 @@ class _Mail:
             # "stable->proposed-updates": accepted into a policy queue, not yet into the suite.
             base, _, queue = suite.partition("->")
             fields = {**changes.fields(), "suites": [base]}
-            return MailResult([events.new(name, fields, route="mail", queue=queue or base,
+            return MailResult([events.new(name, fields, day=self.day, route="mail", queue=queue or base,
                                           message_id=self.message_id, origin=self.origin)])
         return MailResult([events.accepted(changes, name, suite, route="mail",
                                            message_id=self.message_id, origin=self.origin)])
@@ -147,7 +160,7 @@ class _Mail:
         return events.name_fields(source, version, arches)
 
     def new(self, name: str) -> MailResult:
-        return MailResult([events.new(name, self._upload_names(name), route="mail",
+        return MailResult([events.new(name, self._upload_names(name), day=self.day, route="mail",
                                       message_id=self.message_id, origin=self.origin)])
 
     def rejected(self, name: str) -> MailResult:
@@ -157,7 +170,7 @@ class _Mail:
         if not reason:
             raise InputError(f"REJECTED mail without a reason: {name}")
         rejection = self.header("X-DAK-Rejection").lower() or None
-        return MailResult([events.rejected(name, self._upload_names(name), reason, route="mail",
+        return MailResult([events.rejected(name, self._upload_names(name), reason, day=self.day, route="mail",
                                            rejection=rejection, message_id=self.message_id, origin=self.origin)])
 
     def removal(self, bug: int, suites_text: str) -> MailResult:

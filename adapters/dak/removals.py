@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from debian.deb822 import Deb822
+
 from debpulse.emitters.errors import InputError
 from debpulse.emitters.event import Event
 
@@ -49,20 +50,21 @@ def parse_summary(lines: list[str]) -> tuple[list[dict[str, str]], list[dict[str
     return sources, binaries
 
 
-def split_stanzas(buffer: bytes) -> tuple[list[bytes], int]:
-    """Complete stanzas at the start of `buffer` and how many bytes they use.
+def split_stanzas(buffer: bytes) -> list[tuple[bytes, int]]:
+    """Complete stanzas at the start of `buffer`, each with the offset just
+    after it (where a reader resumes once it is handled).
 
     Whatever follows the last empty line is a stanza still being written."""
-    stanzas: list[bytes] = []
+    stanzas: list[tuple[bytes, int]] = []
     pos = 0
     while True:
         end = buffer.find(b"\n\n", pos)
         if end < 0:
-            return stanzas, pos
+            return stanzas
         chunk = buffer[pos:end + 1]
-        if chunk.strip():
-            stanzas.append(chunk)
         pos = end + 2
+        if chunk.strip():
+            stanzas.append((chunk, pos))
 
 
 def _bugs(text: str) -> list[int]:

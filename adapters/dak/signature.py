@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pysequoia
-from debpulse.emitters.errors import ConfigError
 from pysequoia.packet import PacketPile, Tag
+
+from debpulse.emitters.errors import ConfigError
 
 VERIFIED, UNVERIFIED, BAD = "verified", "unverified", "bad"
 
