@@ -1,0 +1,145 @@
+"""debpulse-debbugs: debbugs mail and SOAP into signed bus messages."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from debpulse.adapters.common.maildir import MaildirSource, pipe_main
+from debpulse.adapters.common.position import Position
+from debpulse.adapters.common.quarantine import Quarantine
+from debpulse.emitters import cli, paths
+from debpulse.emitters.config import Config, Section
+from debpulse.emitters.emitter import open_emitter
+from debpulse.emitters.errors import ConfigError
+
+from .client import DEFAULT_URL, DebbugsClient
+from .handler import Enricher, MailHandler
+from .reconcile import Reconciler
+
+log = logging.getLogger("debpulse-debbugs")
+
+KEYS = {"maildir", "soap_url", "soap", "soap_timeout", "soap_attempts", "enrich_pause",
+        "poll_interval", "newest", "newest_count", "catch_up", "watch"}
+
+EPILOG = """\
+examples:
+  debpulse-debbugs maildir ~/Maildir/bugs          # watch a Maildir, enrich from bugs.debian.org
+  debpulse-debbugs mail < message.eml               # one mail from an MTA pipe (exit 75: retry later)
+  debpulse-debbugs poll --watch 979653 --watch 999743   # reconcile over SOAP every 5 minutes
+  debpulse-debbugs --no-soap maildir ~/Maildir/bugs # mail only, events marked "enriched": false
+
+configuration ([debbugs] table):
+  maildir = "/srv/mail/bugs"      soap_url = "https://bugs.debian.org/cgi-bin/soap.cgi"
+  soap = true                     soap_timeout = 30      soap_attempts = 3
+  enrich_pause = 60               poll_interval = 300    newest = true
+  newest_count = 10               catch_up = 1000        watch = [979653, 999743]
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.parser("debpulse-debbugs", "Publish debbugs mail and SOAP reconciliation on the bus.", EPILOG)
+    cli.add_common(p, publish=True)
+    g = p.add_argument_group("debbugs SOAP")
+    g.add_argument("--soap-url", metavar="URL", help=f"SOAP endpoint (default {DEFAULT_URL})")
+    g.add_argument("--no-soap", action="store_true", help="never ask SOAP: no enrichment, no reconciliation")
+    g.add_argument("--soap-timeout", type=float, metavar="SECONDS", help="per request (default 30)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    m = sub.add_parser("maildir", help="watch a Maildir and publish every debbugs mail delivered to it")
+    m.add_argument("maildir", nargs="?", type=Path, help="the Maildir (default [debbugs] maildir)")
+    sub.add_parser("mail", help="publish one mail read from stdin (for an MTA pipe)")
+    r = sub.add_parser("poll", help="reconcile over SOAP: new bugs and changes of watched bugs")
+    r.add_argument("--watch", action="append", type=int, default=[], metavar="BUG",
+                   help="watch this bug's last_modified (repeatable)")
+    r.add_argument("--interval", type=float, metavar="SECONDS", help="between rounds (default 300)")
+    r.add_argument("--once", action="store_true", help="one round, then exit")
+    r.add_argument("--no-newest", action="store_true", help="do not look for new bugs with newest_bugs")
+    return p
+
+
+def _state_dir(args: argparse.Namespace, config: Config) -> Path:
+    bus = config.section("bus")
+    value = args.state_dir or bus.get("state_dir", str, None)
+    return (Path(value) if value else paths.state_dir()) / "debbugs"
+
+
+def _client(args: argparse.Namespace, section: Section) -> DebbugsClient | None:
+    if args.no_soap or not section.get("soap", bool, True):
+        return None
+    timeout = args.soap_timeout if args.soap_timeout is not None else section.get("soap_timeout", (int, float), 30)
+    if timeout <= 0:
+        raise ConfigError("--soap-timeout / [debbugs] soap_timeout must be positive")
+    return DebbugsClient(
+        args.soap_url or section.get("soap_url", str, DEFAULT_URL),
+        timeout=float(timeout),
+        attempts=section.get("soap_attempts", int, 3),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The console script: one-line errors, exit 2 for bad usage."""
+    cli.run(_main, argv)
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cli.setup_logging(args.verbose)
+    config = cli.config_from(args)
+    section = config.section("debbugs")
+    section.check_keys(KEYS)
+    state = _state_dir(args, config)
+    client = _client(args, section)
+    quarantine = Quarantine(state / "quarantine", "debbugs")
+
+    if args.command == "poll":
+        if client is None:
+            raise ConfigError("poll needs SOAP (drop --no-soap / [debbugs] soap = false)")
+        return _poll(args, config, section, client, state)
+
+    enricher = Enricher(client, pause=float(section.get("enrich_pause", (int, float), 60))) if client else None
+    emitter = open_emitter(args, config, name="debbugs")
+    try:
+        handler = MailHandler(emitter, enricher)
+        if args.command == "mail":
+            return pipe_main(sys.stdin.buffer.read(), handler, quarantine)
+        maildir = args.maildir or section.get("maildir", str, None)
+        if not maildir:
+            raise ConfigError("no Maildir: give one on the command line or set [debbugs] maildir")
+        MaildirSource(Path(maildir), handler, quarantine, name="debbugs").run()
+        return 0
+    finally:
+        emitter.close()
+
+
+def _poll(args: argparse.Namespace, config: Config, section: Section, client: DebbugsClient, state: Path) -> int:
+    watch: list[Any] = args.watch or section.get("watch", list, [])
+    if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in watch):
+        raise ConfigError(f"{section.where}: [debbugs] watch must be a list of bug numbers")
+    interval = args.interval if args.interval is not None else section.get("poll_interval", (int, float), 300)
+    if interval <= 0:
+        raise ConfigError("--interval / [debbugs] poll_interval must be positive")
+    emitter = open_emitter(args, config, name="debbugs")
+    try:
+        reconciler = Reconciler(
+            client, emitter, Position(state / "reconcile.json"),
+            watch=watch,
+            newest=not args.no_newest and section.get("newest", bool, True),
+            newest_count=section.get("newest_count", int, 10),
+            catch_up=section.get("catch_up", int, 1000),
+        )
+        if args.once:
+            count = reconciler.poll_once()
+            log.info("%d event(s) from SOAP", count)
+            return 0
+        reconciler.run(float(interval))
+        return 0
+    finally:
+        emitter.close()
+
+
+if __name__ == "__main__":
+    main()
