@@ -232,9 +232,3 @@ def tampering_proxy(knot: Knot) -> Iterator[Callable[[Callable[[dns.message.Mess
     for p in proxies:
         p.close()
 
-
-def replace_rrset(section: list[dns.rrset.RRset], rdtype: str, *texts: str) -> None:
-    """Swap the rdata of the RRset of `rdtype` in a message section."""
-    for i, rrset in enumerate(section):
-        if rrset.rdtype == dns.rdatatype.from_text(rdtype):
-            section[i] = dns.rrset.from_text(rrset.name, rrset.ttl, "IN", rdtype, *texts)

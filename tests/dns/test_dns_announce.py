@@ -12,6 +12,7 @@ import dns.query
 import dns.tsig
 import dns.update
 import pytest
+
 from debpulse.emitters.announce import Announcement, Announcer, UpdateRefused, read_tsig_key
 from debpulse.emitters.config import Config
 from debpulse.emitters.errors import ConfigError
