@@ -1,0 +1,246 @@
+"""debpulse-git: git pushes -> messages on the debpulse bus.
+
+Subcommands: `hook` (post-receive: stdin, or the pending pushes the
+installed hook left), `install` / `uninstall` (the hook in bare
+repositories), `webhook` (GitLab push events over HTTP).
+
+The hook path imports little at start: a push's background job should not
+pay for the webhook's HTTP server or the installer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from debpulse.emitters import cli
+from debpulse.emitters.config import Config, Section
+from debpulse.emitters.errors import ConfigError
+
+log = logging.getLogger("debpulse.git")
+
+GIT_KEYS = {"repo_root", "web_url", "max_commits", "listen", "token", "token_file", "max_body"}
+DEFAULT_LISTEN = "127.0.0.1:9945"
+
+EPILOG = """\
+examples:
+  debpulse-git install --web-url 'https://salsa.debian.org/{repo}' --repo-root /srv/git /srv/git/debian/*.git
+  debpulse-git uninstall /srv/git/debian/hello.git
+  git push  # the installed hook publishes git.receive, git.ref.* and git.tag.create
+  printf '%s %s refs/heads/master\\n' OLD NEW | GIT_DIR=/srv/git/hello.git debpulse-git hook
+  debpulse-git webhook --listen 127.0.0.1:9945 --token-file /etc/debpulse/gitlab-token
+
+configuration ([git] table): repo_root, web_url, max_commits, listen, token, token_file, max_body
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.parser("debpulse-git", "Publish git pushes on the debpulse bus.", EPILOG)
+    subs = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def shared(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--repo-root", metavar="DIR",
+                        help="name repositories by their path under DIR (debian/hello), not their directory name")
+        sp.add_argument("--web-url", metavar="TEMPLATE",
+                        help="a repository's web page, {repo} replaced (GitLab layout), for message links")
+        sp.add_argument("--max-commits", type=int, metavar="N",
+                        help="describe at most N commits of one ref update (default 100)")
+
+    h = subs.add_parser("hook", help="publish a push (post-receive stdin, or --pending)",
+                        description="Read '<old> <new> <ref>' lines on stdin, or drain --pending, and publish.")
+    h.add_argument("--git-dir", metavar="DIR", help="the repository (default $GIT_DIR, else the current directory)")
+    h.add_argument("--pending", metavar="DIR", type=Path, help="publish the pushes the installed hook saved in DIR")
+    shared(h)
+    cli.add_common(h, publish=True)
+
+    i = subs.add_parser("install", help="install the post-receive hook",
+                        description="Install the hook; an existing post-receive hook is chained, not replaced.")
+    i.add_argument("repos", nargs="+", metavar="REPO", type=Path)
+    shared(i)
+    i.add_argument("--hook-config", metavar="FILE", help="--config for the installed hook")
+    i.add_argument("--hook-state-dir", metavar="DIR", help="--state-dir for the installed hook")
+    i.add_argument("--relay", metavar="URL", help="relay socket for the installed hook")
+    i.add_argument("--environment", choices=("dev", "stg", "production"), help="topic environment for the hook")
+    i.add_argument("-v", "--verbose", action="count", default=0)
+
+    u = subs.add_parser("uninstall", help="remove the hook and restore the previous one")
+    u.add_argument("repos", nargs="+", metavar="REPO", type=Path)
+    u.add_argument("-v", "--verbose", action="count", default=0)
+
+    w = subs.add_parser("webhook", help="receive GitLab Push Hook and Tag Push Hook events",
+                        description="HTTP receiver for GitLab push events (Salsa).")
+    w.add_argument("--listen", metavar="HOST:PORT", help=f"address to listen on (default {DEFAULT_LISTEN})")
+    w.add_argument("--token-file", metavar="FILE", help="file holding the secret token GitLab sends")
+    w.add_argument("--max-body", type=int, metavar="BYTES", help="largest accepted body (default 2 MiB)")
+    w.add_argument("--max-commits", type=int, metavar="N", help="describe at most N commits of a push")
+    cli.add_common(w, publish=True)
+    return p
+
+
+def _max_commits(args: argparse.Namespace, git: Section) -> int:
+    n = args.max_commits if args.max_commits is not None else git.get("max_commits", int, 100)
+    if n < 0:
+        raise ConfigError(f"{git.where}: max_commits must not be negative")
+    return n
+
+
+def git_section(config: Config) -> Section:
+    git = config.section("git")
+    git.check_keys(GIT_KEYS)
+    return git
+
+
+@cli.entry
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "hook":
+        return hook(args)
+    cli.setup_logging(args.verbose)
+    if args.command == "install":
+        return install(args)
+    if args.command == "uninstall":
+        return uninstall(args)
+    return webhook(args)
+
+
+def hook(args: argparse.Namespace) -> int:
+    """Never fails a push: every error is one line on stderr, exit 0."""
+    level = logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s debpulse-git[%(process)d]: %(levelname)s: %(message)s")
+    try:
+        return _hook(args)
+    except Exception as exc:  # the push has happened; tell, never fail it
+        print(f"debpulse-git: push not published: {exc}", file=sys.stderr)
+        return 0
+
+
+def _hook(args: argparse.Namespace) -> int:
+    from debpulse.emitters.emitter import open_emitter
+    from debpulse.emitters.errors import EmitError
+
+    from .hook import HookSettings, PushSource, drain, keep_pending, repo_name, trim_log
+
+    if getattr(args, "publish", None):
+        raise ConfigError("the hook hands events to the relay; --publish is for long-running publishers")
+    config = cli.config_from(args)
+    git = git_section(config)
+    git_dir = Path(args.git_dir or os.environ.get("GIT_DIR") or ".").absolute()
+    root = args.repo_root or git.get("repo_root", str, None)
+    settings = HookSettings(
+        git_dir=git_dir,
+        repo=repo_name(git_dir, Path(root) if root else None),
+        web_url=args.web_url or git.get("web_url", str, None),
+        max_commits=_max_commits(args, git),
+    )
+    emitter = open_emitter(args, config, name="git")
+    try:
+        source = PushSource(settings, emitter)
+        if args.pending:
+            trim_log(settings.state / "hook.log")
+            done, left = drain(source, args.pending)
+            log.info("%d push(es) published, %d left", done, left)
+            return 0
+        data = sys.stdin.buffer.read()
+        try:
+            source.handle(data, "stdin")
+        except EmitError as exc:
+            kept = keep_pending(settings.state / "pending", data)
+            print(f"debpulse-git: bus unavailable ({exc}); push kept in {kept} for the next one", file=sys.stderr)
+        return 0
+    finally:
+        emitter.close()
+
+
+def _hook_args(args: argparse.Namespace, git_only: bool = False) -> list[str]:
+    out: list[str] = []
+    for flag, value in (
+        ("--repo-root", args.repo_root and str(Path(args.repo_root).absolute())),
+        ("--web-url", args.web_url),
+        ("--max-commits", None if args.max_commits is None else str(args.max_commits)),
+        ("--config", args.hook_config and str(Path(args.hook_config).absolute())),
+        ("--state-dir", args.hook_state_dir and str(Path(args.hook_state_dir).absolute())),
+        ("--relay", args.relay),
+        ("--environment", args.environment),
+    ):
+        if value:
+            out += [flag, value]
+    return out
+
+
+def install(args: argparse.Namespace) -> int:
+    from .install import default_command, hook_text
+    from .install import install as install_hook
+
+    text = hook_text(default_command(), _hook_args(args))
+    for repo in args.repos:
+        print(f"{repo}: {install_hook(repo, text)}")
+    return 0
+
+
+def uninstall(args: argparse.Namespace) -> int:
+    from .install import uninstall as uninstall_hook
+
+    for repo in args.repos:
+        print(f"{repo}: {uninstall_hook(repo)}")
+    return 0
+
+
+def _address(value: str, where: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ConfigError(f"{where}: listen must be HOST:PORT, not {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def _token(args: argparse.Namespace, git: Section) -> str:
+    path = args.token_file or git.get("token_file", str, None)
+    if path:
+        try:
+            token = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"token file {path}: {exc.strerror}") from None
+    else:
+        token = os.environ.get("DEBPULSE_GIT_WEBHOOK_TOKEN") or git.get("token", str, "")
+    if not token:
+        raise ConfigError("the webhook needs a secret token: --token-file, [git] token_file or token, "
+                          "or DEBPULSE_GIT_WEBHOOK_TOKEN")
+    return token
+
+
+def webhook(args: argparse.Namespace) -> int:
+    from debpulse.adapters.common.quarantine import Quarantine
+    from debpulse.emitters import paths
+    from debpulse.emitters.emitter import open_emitter
+
+    from .webhook import DEFAULT_MAX_BODY, WebhookServer
+
+    config = cli.config_from(args)
+    git = git_section(config)
+    listen = args.listen or git.get("listen", str, DEFAULT_LISTEN)
+    address = _address(listen, "--listen" if args.listen else git.where)
+    token = _token(args, git)
+    max_body = args.max_body if args.max_body is not None else git.get("max_body", int, DEFAULT_MAX_BODY)
+    state = Path(args.state_dir) if args.state_dir else paths.state_dir()
+    emitter = open_emitter(args, config, name="git-webhook")
+    try:
+        try:
+            server = WebhookServer(address, token=token, emitter=emitter,
+                                   quarantine=Quarantine(state / "git-webhook" / "rejected", "git-webhook"),
+                                   max_body=max_body, max_commits=_max_commits(args, git))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {listen}: {exc.strerror}") from None
+        log.info("listening on http://%s:%d/", *server.server_address[:2])
+        with server:
+            server.serve_forever()
+    finally:
+        emitter.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

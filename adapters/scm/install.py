@@ -1,0 +1,136 @@
+"""Put the post-receive hook into repositories, and take it out again.
+
+The hooks directory is asked from git (`rev-parse --git-path hooks`), so
+core.hooksPath is honoured.  A post-receive hook that is already there is
+kept beside ours as `post-receive.debpulse-chained` and still runs first
+with the same input; its exit status stays the hook's.  Installing twice
+changes nothing; uninstalling puts the old hook back.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from debpulse.emitters.errors import DebpulseError
+
+HOOK = "post-receive"
+CHAINED = HOOK + ".debpulse-chained"
+MARKER = "# debpulse-git post-receive hook"
+
+TEMPLATE = """#!/bin/sh
+{marker}
+# Installed by "debpulse-git install", removed by "debpulse-git uninstall".
+# Publishes each push on the debpulse bus.  The hook that was here before is
+# kept as {chained} and still runs first, with the same input;
+# its exit status is this hook's.  Publishing happens in the background, so
+# the push never waits for the bus and never fails because of it.
+input=$(cat)
+status=0
+if [ -x "$0.debpulse-chained" ]; then
+\tprintf '%s\\n' "$input" | "$0.debpulse-chained" "$@"
+\tstatus=$?
+fi
+state="${{GIT_DIR:-.}}/debpulse"
+if mkdir -p "$state/pending" 2>/dev/null && tmp=$(mktemp "$state/pending/.push.XXXXXX" 2>/dev/null) &&
+\tprintf '%s\\n' "$input" >"$tmp" && mv "$tmp" "$state/pending/$(date +%s.%N).$$"; then
+\tsetsid {command} hook --pending "$state/pending"{args} </dev/null >>"$state/hook.log" 2>&1 &
+else
+\techo "debpulse-git: cannot write to $state: this push is not published" >&2
+fi
+exit $status
+"""
+
+
+class InstallError(DebpulseError):
+    """A repository cannot take the hook (not a repository, a conflict)."""
+
+
+def hooks_dir(repo: Path) -> Path:
+    """The directory git runs this repository's hooks from."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--path-format=absolute", "--git-path", "hooks"],
+            capture_output=True, text=True, check=False,
+        )
+    except OSError as exc:
+        raise InstallError(f"cannot run git: {exc}") from None
+    if out.returncode != 0:
+        raise InstallError(f"{repo}: not a git repository")
+    return Path(out.stdout.strip())
+
+
+def default_command() -> list[str]:
+    """How the hook starts debpulse-git: the script installed beside this
+    interpreter (right in a virtualenv, and no wrapper such as a pyenv shim
+    in between), else the one on PATH, else the module."""
+    beside = Path(sys.executable).parent / "debpulse-git"
+    if os.access(beside, os.X_OK):
+        return [str(beside)]
+    found = shutil.which("debpulse-git")
+    if found:
+        return [os.path.abspath(found)]
+    return [sys.executable, "-m", "debpulse.adapters.scm.cli"]
+
+
+def hook_text(command: Sequence[str], args: Sequence[str] = ()) -> str:
+    return TEMPLATE.format(
+        marker=MARKER,
+        chained=CHAINED,
+        command=shlex.join(command),
+        args="".join(" " + shlex.quote(a) for a in args),
+    )
+
+
+def is_ours(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return MARKER.encode() in fh.read(4096)
+    except (FileNotFoundError, IsADirectoryError):
+        return False
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.debpulse-tmp")
+    tmp.write_text(text)
+    tmp.chmod(0o755)
+    os.replace(tmp, path)
+
+
+def install(repo: Path, text: str) -> str:
+    """Install the hook `text` in `repo`; returns what was done
+    ("installed", "installed, chaining the existing hook", "updated",
+    "unchanged")."""
+    hooks = hooks_dir(repo)
+    hooks.mkdir(parents=True, exist_ok=True)
+    hook, chained = hooks / HOOK, hooks / CHAINED
+    if is_ours(hook):
+        if hook.read_text() == text:
+            return "unchanged"
+        _write(hook, text)
+        return "updated"
+    if os.path.lexists(hook):
+        if os.path.lexists(chained):
+            raise InstallError(f"{hook}: both a hook and {CHAINED} exist; merge them by hand first")
+        os.rename(hook, chained)  # a symlink stays a symlink
+        _write(hook, text)
+        return "installed, chaining the existing hook"
+    _write(hook, text)
+    return "installed"
+
+
+def uninstall(repo: Path) -> str:
+    hooks = hooks_dir(repo)
+    hook, chained = hooks / HOOK, hooks / CHAINED
+    if not is_ours(hook):
+        return "not installed"
+    if os.path.lexists(chained):
+        os.replace(chained, hook)
+        return "removed, the previous hook restored"
+    hook.unlink()
+    return "removed"

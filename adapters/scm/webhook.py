@@ -1,0 +1,201 @@
+"""GitLab's "Push Hook" and "Tag Push Hook" (Salsa) -> the hook's Events.
+
+`gitlab_events` is pure: a decoded payload in, Events out, built with the
+same functions as the post-receive route so both give the same topics and
+idempotency keys.  What the payload cannot tell is left null: line counts
+(GitLab lists changed paths only), whether an update was forced, and
+`seen`, which is false.  GitLab sends at most 20 commits per push
+(`total_commits_count` has the real number); the ref event carries both.
+
+`WebhookServer` is the HTTP side: the secret token in `X-Gitlab-Token`
+compared in constant time (401), a bounded body (413, 411 without a
+length), JSON that does not parse or is not a push (400).  It answers 200
+only once every event is handed over, and 503 when the bus cannot take
+them, so GitLab shows the delivery as failed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from debpulse.adapters.common.quarantine import Quarantine
+from debpulse.emitters import metrics
+from debpulse.emitters.emitter import Emitter
+from debpulse.emitters.errors import EmitError, InputError
+from debpulse.emitters.event import Event
+
+from . import push
+from .refs import RefUpdate, parse_line
+
+log = logging.getLogger("debpulse.git.webhook")
+
+DEFAULT_MAX_BODY = 2 * 1024 * 1024
+KINDS = {"push", "tag_push"}
+
+
+def _field(d: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str = "payload") -> Any:
+    value = d.get(key)
+    if not isinstance(value, kind):
+        raise InputError(f"{where}: {key} is missing or not {getattr(kind, '__name__', kind)}")
+    return value
+
+
+def _context(payload: Mapping[str, Any], max_commits: int) -> push.Context:
+    project = _field(payload, "project", dict)
+    repo = project.get("path_with_namespace")
+    if not isinstance(repo, str) or not repo:
+        raise InputError("payload: project.path_with_namespace is missing")
+    web = project.get("web_url") if isinstance(project.get("web_url"), str) else None
+    agent = payload.get("user_username") or payload.get("user_name") or ""
+    if not isinstance(agent, str):
+        raise InputError("payload: user_username is not a string")
+    return push.Context(repo=repo, path=web or repo, agent=agent, web_url=web, max_commits=max_commits)
+
+
+def _update(payload: Mapping[str, Any]) -> RefUpdate:
+    line = " ".join((_field(payload, "before", str), _field(payload, "after", str), _field(payload, "ref", str)))
+    return parse_line(line.encode())
+
+
+def _commit(c: Any, n: int) -> dict[str, Any]:
+    where = f"payload: commits[{n}]"
+    if not isinstance(c, dict):
+        raise InputError(f"{where} is not an object")
+    author = _field(c, "author", dict, where)
+    message = _field(c, "message", str, where)
+    files: dict[str, dict[str, None]] = {}
+    for key in ("added", "modified", "removed"):
+        for path in c.get(key) or []:
+            if isinstance(path, str):
+                files[path] = {"additions": None, "deletions": None, "lines": None}
+    rev = _field(c, "id", str, where)
+    parse_line(f"{rev} {rev} refs/x".encode())  # the same id check as hook input
+    return {
+        "name": str(author.get("name") or ""),
+        "email": str(author.get("email") or ""),
+        "summary": message.split("\n", 1)[0],
+        "message": message,
+        "stats": {"files": files,
+                  "total": {"additions": None, "deletions": None, "lines": None, "files": len(files)}},
+        "rev": rev,
+        "seen": False,
+        "url": c.get("url") if isinstance(c.get("url"), str) else None,
+    }
+
+
+def gitlab_events(payload: Any, *, max_commits: int = push.DEFAULT_MAX_COMMITS, origin: str = "") -> list[Event]:
+    """A decoded "Push Hook" or "Tag Push Hook" payload -> Events."""
+    if not isinstance(payload, dict):
+        raise InputError("payload is not a JSON object")
+    kind = payload.get("object_kind")
+    if kind not in KINDS:
+        raise InputError(f"object_kind {kind!r} is not a push")
+    ctx = _context(payload, max_commits)
+    u = _update(payload)
+    if u.deleted:
+        return [push.ref_deleted(ctx, u, origin)]
+    if kind == "tag_push" or u.kind == "tag":
+        if not u.created:
+            return [push.ref_changed(ctx, u, commits=0, detailed=0, dropped=None, origin=origin)]
+        target = payload.get("checkout_sha") if isinstance(payload.get("checkout_sha"), str) else u.new
+        message = payload.get("message") if isinstance(payload.get("message"), str) else None
+        # An annotated tag's ref names the tag object, not the commit it tags.
+        annotated = target != u.new
+        return [push.tag_created(ctx, u, annotated=annotated, target=target, tagger=None,
+                                 message=(message or None) if annotated else None, origin=origin)]
+    commits = payload.get("commits") or []
+    if not isinstance(commits, list):
+        raise InputError("payload: commits is not a list")
+    total = payload.get("total_commits_count")
+    total = total if isinstance(total, int) and total >= len(commits) else len(commits)
+    detail = [_commit(c, n) for n, c in enumerate(commits[:max_commits])]
+    out = [push.ref_changed(ctx, u, commits=total, detailed=len(detail), dropped=None, origin=origin)]
+    if u.kind == "branch":
+        out += [push.receive(ctx, u.name, c, origin) for c in detail]
+    return out
+
+
+class WebhookServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], *, token: str, emitter: Emitter,
+                 quarantine: Quarantine, max_body: int = DEFAULT_MAX_BODY,
+                 max_commits: int = push.DEFAULT_MAX_COMMITS, timeout: float = 10.0) -> None:
+        if not token:
+            raise ValueError("the webhook needs a secret token")
+        self.token = token.encode()
+        self.emitter = emitter
+        self.quarantine = quarantine
+        self.max_body = max_body
+        self.max_commits = max_commits
+        self.request_timeout = timeout
+        self.emit_lock = threading.Lock()  # one emitter, many request threads
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: WebhookServer
+    server_version = "debpulse-git"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.request_timeout)
+
+    def _answer(self, code: int, text: str) -> None:
+        body = (text + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        metrics.inc("debpulse_git_webhook_requests_total", code=str(code), help="webhook requests by answer")
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        srv = self.server
+        given = (self.headers.get("X-Gitlab-Token") or "").encode()
+        if not hmac.compare_digest(given, srv.token):
+            self.close_connection = True
+            return self._answer(401, "bad or missing X-Gitlab-Token")
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self.close_connection = True
+            return self._answer(411, "Content-Length required")
+        if int(length) > srv.max_body:
+            self.close_connection = True  # the body is never read
+            return self._answer(413, f"body larger than {srv.max_body} bytes")
+        data = self.rfile.read(int(length))
+        name = f"webhook-{time.time_ns()}.json"
+        try:
+            payload = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            srv.quarantine.keep(data, name, f"not JSON: {exc}")
+            return self._answer(400, "malformed JSON")
+        if isinstance(payload, dict) and payload.get("object_kind") not in KINDS:
+            return self._answer(200, f"ignored: object_kind {payload.get('object_kind')!r} is not a push")
+        try:
+            events = gitlab_events(payload, max_commits=srv.max_commits, origin=name)
+        except InputError as exc:
+            srv.quarantine.keep(data, name, exc.reason)
+            return self._answer(400, exc.reason)
+        try:
+            with srv.emit_lock:
+                for ev in events:
+                    srv.emitter.emit(ev)
+        except EmitError as exc:
+            log.error("webhook push not handed over: %s", exc)
+            return self._answer(503, "bus unavailable, try again")
+        metrics.inc("debpulse_git_events_total", len(events), topic="webhook", help="git events handed over")
+        return self._answer(200, f"{len(events)} events")
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._answer(405, "POST GitLab push events here")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
+        log.debug("%s %s", self.address_string(), format % args)
