@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+
 from debpulse.adapters.common.maildir import MaildirSource, pipe_main
 from debpulse.adapters.common.quarantine import Quarantine
 from debpulse.emitters.errors import EmitError, InputError
