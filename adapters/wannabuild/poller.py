@@ -15,20 +15,21 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
+
 from debpulse.adapters.common.position import Position
 from debpulse.adapters.common.quarantine import Quarantine
 from debpulse.emitters import metrics
 from debpulse.emitters.emitter import Emitter
 from debpulse.emitters.errors import ConfigError, DebpulseError, EmitError, InputError
 from debpulse.emitters.event import Event
-from psycopg import sql
 
 from .marks import Mark, Unseen
 from .rows import KINDS, RowKind, identity_digest, row_event
@@ -36,6 +37,8 @@ from .rows import KINDS, RowKind, identity_digest, row_event
 log = logging.getLogger("debpulse.wannabuild")
 
 DEFAULT_CHANNEL = "debpulse_wannabuild"
+# Events handed over at once to an emitter that takes many (the relay client).
+CHUNK = 200
 # Before year 1 nothing was built: the lower bound of "from the beginning".
 BEGINNING = datetime(1, 1, 1)
 # Connection errors that no retry will cure: say so and stop.
@@ -297,36 +300,57 @@ class WannaBuildSource:
         return conn.execute(query, params).fetchall()
 
     def _handle(self, stream: Stream, mark: Mark, rows: list[tuple[Any, ...]]) -> int:
-        """Emit the rows not seen yet, in order; returns how many."""
+        """Hand over the rows not seen yet, in order; returns how many."""
         unseen = mark.unseen((r[0], identity_digest(stream.kind.identity(r)), r) for r in rows)
+        chunk: list[tuple[Unseen, Event]] = []
         for u in unseen:
-            self._hand_over(stream, u)
-            mark.record(u.time, u.digest)
-            self._save(stream)
+            try:
+                event = row_event(stream.kind, stream.architecture, u.row, u.digest, u.occurrence)
+            except InputError as exc:
+                self._hand_over(stream, mark, chunk)
+                chunk = []
+                self.quarantine.keep(repr(tuple(u.row)).encode(), f"{stream.name}-{u.digest}-{u.occurrence}",
+                                     exc.reason)
+                mark.record(u.time, u.digest)
+                self._save(stream)
+                continue
+            chunk.append((u, event))
+            if len(chunk) >= CHUNK:
+                self._hand_over(stream, mark, chunk)
+                chunk = []
+        self._hand_over(stream, mark, chunk)
         return len(unseen)
 
-    def _hand_over(self, stream: Stream, u: Unseen) -> None:
-        arch, kind = stream.architecture, stream.kind.KIND
-        try:
-            event = row_event(stream.kind, arch, u.row, u.digest, u.occurrence)
-        except InputError as exc:
-            self.quarantine.keep(repr(tuple(u.row)).encode(), f"{stream.name}-{u.digest}-{u.occurrence}",
-                                 exc.reason)
+    def _hand_over(self, stream: Stream, mark: Mark, chunk: list[tuple[Unseen, Event]]) -> None:
+        """Emit, then move the mark.  An emitter that takes many events at
+        once gets the whole chunk and the mark is saved once; a crash in
+        between re-sends them under the same keys, which the relay folds."""
+        if not chunk:
             return
-        self._emit(event)
-        metrics.inc("debpulse_wannabuild_events_total", arch=arch, table=kind,
-                    help="rows handed to the emitter as events")
+        emit_many = getattr(self.emitter, "emit_many", None)
+        if emit_many is not None:
+            self._retrying(lambda: emit_many([e for _, e in chunk]), chunk[0][1].origin)
+            for u, _ in chunk:
+                mark.record(u.time, u.digest)
+            self._save(stream)
+        else:
+            for u, event in chunk:
+                self._retrying(lambda event=event: self.emitter.emit(event), event.origin)
+                mark.record(u.time, u.digest)
+                self._save(stream)
+        metrics.inc("debpulse_wannabuild_events_total", len(chunk), arch=stream.architecture,
+                    table=stream.kind.KIND, help="rows handed to the emitter as events")
 
-    def _emit(self, event: Event) -> None:
+    def _retrying(self, hand_over: Callable[[], object], what: str) -> None:
         backoff = _Backoff(first=0.5)
         while True:
             try:
-                self.emitter.emit(event)
+                hand_over()
                 return
             except EmitError as exc:
                 delay = backoff.next()
-                metrics.inc("debpulse_wannabuild_emit_retries_total", help="events the emitter could not take yet")
-                log.warning("cannot hand over %s (%s); retrying in %.1fs", event.origin, exc, delay)
+                metrics.inc("debpulse_wannabuild_emit_retries_total", help="hand-overs the emitter refused")
+                log.warning("cannot hand over %s (%s); retrying in %.1fs", what, exc, delay)
                 if self.stop.wait(delay):
                     raise Stopped from None
 

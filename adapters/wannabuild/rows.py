@@ -96,7 +96,7 @@ class Transaction:
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         '"time"', 'package', 'distribution', 'version::text', 'action', 'prevstate', 'state',
-        'real_user', 'set_user', '"time"::timestamptz',
+        'real_user', 'set_user', '"time"::timestamptz AS time_utc',
     )
     TIME_COLUMN: ClassVar[str] = '"time"'
     KIND: ClassVar[str] = "transactions"
@@ -164,7 +164,7 @@ class BuildResult:
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         '"timestamp"', 'package', 'distribution', 'version::text', 'result', 'build_time', 'disk_space',
-        'builder', '"timestamp"::timestamptz',
+        'builder', '"timestamp"::timestamptz AS timestamp_utc',
     )
     TIME_COLUMN: ClassVar[str] = '"timestamp"'
     KIND: ClassVar[str] = "pkg_history"

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from wannabuild_cluster import WannaBuild, WannaBuildCluster
+
 from debpulse.adapters.wannabuild.poller import Settings, WannaBuildSource
 from debpulse.emitters.errors import EmitError
 from debpulse.emitters.event import Event
-from wannabuild_cluster import WannaBuild, WannaBuildCluster
 
 
 @pytest.fixture(scope="session")
@@ -103,14 +104,14 @@ class RunningSource:
 def make_source(wb: WannaBuildCluster, tmp_path: Path) -> Iterator[Callable[..., RunningSource]]:
     started: list[RunningSource] = []
 
-    def make(emitter: object, *, start: bool = True, **overrides: object) -> RunningSource | WannaBuildSource:
+    def make(emitter: object, *, run: bool = True, **overrides: object) -> RunningSource | WannaBuildSource:
         options: dict[str, object] = dict(
             dsn=wb.dsn(), architectures=["amd64", "arm64"], interval=0.2, lookback=timedelta(seconds=60),
             start="beginning", connect_timeout=2,
         )
         options.update(overrides)
         source = WannaBuildSource(Settings(**options), emitter, tmp_path / "state")  # type: ignore[arg-type]
-        if not start:
+        if not run:
             return source
         running = RunningSource(source)
         started.append(running)
@@ -120,6 +121,9 @@ def make_source(wb: WannaBuildCluster, tmp_path: Path) -> Iterator[Callable[...,
     for running in started:
         running.source.stop.set()
         running.thread.join(15)
+    errors = [r.error for r in started if r.error]
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from debpulse.adapters.wannabuild.messages import BuildComplete, StateUpdate
 from debpulse.adapters.wannabuild.rows import (
     BUILD_COMPLETE,

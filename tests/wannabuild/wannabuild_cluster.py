@@ -171,3 +171,30 @@ class WannaBuild:
             (package, suite, version, when, result, build_time, disk_space, builder),
         )
         self.conn.commit()
+
+    def log(self, arch: str, package: str, state: str, *, time: datetime | None = None, suite: str = "sid",
+            version: str = "1.0-1", action: str = "--update", prevstate: str = "Needs-Build",
+            set_user: str | None = None, commit: bool = True) -> None:
+        """A bare transactions row (log_ta alone), with an explicit time if given."""
+        self.conn.execute(
+            f'INSERT INTO "{arch}".transactions (package, distribution, version, action, prevstate, state,'
+            ' real_user, set_user, time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s::timestamp, now()))',
+            (package, suite, version, action, prevstate, state, "wbadm", set_user or self.user, time),
+        )
+        if commit:
+            self.conn.commit()
+
+    def server_now(self) -> datetime:
+        row = self.conn.execute("SELECT localtimestamp").fetchone()
+        self.conn.rollback()
+        assert row is not None
+        return row[0]
+
+
+def public_transactions(cluster: WannaBuildCluster) -> list[tuple[str, str, str, str, str]]:
+    """What the public views hold: (arch, package, action, state, time) per row."""
+    with cluster.connect() as c:
+        rows = c.execute(
+            "SELECT t.architecture, t.package, t.action, t.state, t.time FROM public.transactions t"
+            " JOIN public.distributions d USING (distribution) WHERE d.public").fetchall()
+    return sorted((a.decode(), p.decode(), ac.decode(), s.decode(), t.isoformat()) for a, p, ac, s, t in rows)
