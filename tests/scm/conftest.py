@@ -31,6 +31,9 @@ class Git:
             "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": str(home / "gitconfig"),
             **IDENTITY,
+            # Never the system's /var/lib/debpulse or /run/debpulse from a test.
+            "DEBPULSE_STATE_DIR": str(home / "state"),
+            "DEBPULSE_RUNTIME_DIR": str(home / "run"),
             **(extra_env or {}),
         }
         for var in ("GIT_DIR", "GIT_WORK_TREE", "GL_USERNAME", "GL_USER"):
@@ -65,6 +68,12 @@ class Git:
 @pytest.fixture
 def git(tmp_path: Path) -> Git:
     return Git(tmp_path / "home")
+
+
+@pytest.fixture
+def bus_git(tmp_path: Path, bus) -> Git:  # type: ignore[no-untyped-def]
+    """git whose pushes (and so the hook's background job) talk to the test relay."""
+    return Git(tmp_path / "home", bus.env)
 
 
 @pytest.fixture
