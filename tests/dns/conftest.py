@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import dns.exception
 import dns.message
@@ -122,10 +123,7 @@ def _tsig_key(path: Path, name: str) -> dns.tsig.Key:
 
 
 def start_knot(zones: tuple[str, ...] = ZONES) -> Knot:
-    if not os.path.exists(KNOTD):
-        pytest.skip("knotd not installed (apt-get install knot knot-dnsutils)")
     d = Path(tempfile.mkdtemp(prefix="knot-"))
-    (d / "db").mkdir()
     key = _tsig_key(d / "debpulse.key", "debpulse")
     _tsig_key(d / "stranger.key", "stranger")
     lines = []
@@ -136,37 +134,51 @@ def start_knot(zones: tuple[str, ...] = ZONES) -> Knot:
             lines.append("    dnssec-signing: on\n    dnssec-policy: fast\n")
     port = free_port()
     (d / "knot.conf").write_text(CONF.format(port=port, dir=d, zones="".join(lines)))
-    log = (d / "knotd.log").open("wb")
-    proc = subprocess.Popen([KNOTD, "-c", str(d / "knot.conf")], stdout=log, stderr=subprocess.STDOUT)
-    knot = Knot(d, port, proc, d / "debpulse.key", key, d / "stranger.key")
-    _wait_ready(knot, zones)
-    return knot
+    proc = run_knotd(d, port, {z: z in SIGNED for z in zones})
+    return Knot(d, port, proc, d / "debpulse.key", key, d / "stranger.key")
 
 
-def _wait_ready(knot: Knot, zones: tuple[str, ...]) -> None:
+def run_knotd(d: Path, port: int, zones: dict[str, bool]) -> subprocess.Popen[bytes]:
+    """knotd -c d/knot.conf in the foreground, once every zone answers
+    (signed where `zones` says so)."""
+    if not os.path.exists(KNOTD):
+        pytest.skip("knotd not installed (apt-get install knot knot-dnsutils)")
+    (d / "db").mkdir(exist_ok=True)
+    with (d / "knotd.log").open("wb") as log:
+        proc = subprocess.Popen([KNOTD, "-c", str(d / "knot.conf")], stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 10
     pending = list(zones)
     while pending:
-        if knot.process.poll() is not None:
-            raise RuntimeError(f"knotd exited: {(knot.dir / 'knotd.log').read_text()}")
+        if proc.poll() is not None:
+            raise RuntimeError(f"knotd exited: {(d / 'knotd.log').read_text()}")
         if time.monotonic() > deadline:
-            knot.stop()
-            raise RuntimeError(f"knotd did not load {pending}: {(knot.dir / 'knotd.log').read_text()}")
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"knotd did not load {pending}: {(d / 'knotd.log').read_text()}")
         try:
             q = dns.message.make_query(f"{pending[0]}.", "SOA", want_dnssec=True)
-            r = dns.query.udp(q, "127.0.0.1", port=knot.port, timeout=0.2)
+            r = dns.query.udp(q, "127.0.0.1", port=port, timeout=0.2)
             signed = any(rr.rdtype == dns.rdatatype.RRSIG for rr in r.answer)
-            if r.answer and (signed or pending[0] not in SIGNED):
+            if r.answer and (signed or not zones[pending[0]]):
                 pending.pop(0)
                 continue
         except (dns.exception.Timeout, OSError):
             pass
         time.sleep(0.02)
+    return proc
 
 
 def drop_knot(knot: Knot) -> None:
     knot.stop()
     shutil.rmtree(knot.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def knot_tools() -> SimpleNamespace:
+    """For tests that write their own knot configuration (test modules
+    cannot import this conftest: tests/dns is no package, so that it never
+    shadows dnspython's `dns`)."""
+    return SimpleNamespace(run_knotd=run_knotd, free_port=free_port, keymgr=KEYMGR)
 
 
 @pytest.fixture(scope="session")
