@@ -338,6 +338,7 @@ class WannaBuildSource:
                 self._retrying(lambda event=event: self.emitter.emit(event), event.origin)
                 mark.record(u.time, u.digest)
                 self._save(stream)
+        log.debug("%s: handed over %d event(s), up to %s", stream.name, len(chunk), chunk[-1][1].origin)
         metrics.inc("debpulse_wannabuild_events_total", len(chunk), arch=stream.architecture,
                     table=stream.kind.KIND, help="rows handed to the emitter as events")
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from wannabuild_cluster import WannaBuild, WannaBuildCluster
 
 from debpulse.adapters.wannabuild.poller import Settings, WannaBuildSource
 from debpulse.emitters.errors import EmitError
 from debpulse.emitters.event import Event
+
+from .wannabuild_cluster import WannaBuild, WannaBuildCluster
 
 
 @pytest.fixture(scope="session")

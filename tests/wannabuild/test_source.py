@@ -13,13 +13,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from wannabuild_cluster import WannaBuild, public_transactions
 
 from debpulse.adapters.wannabuild.trigger_sql import install_sql
 from debpulse.emitters import metrics
 from debpulse.emitters.errors import ConfigError
 from debpulse.emitters.event import Event
 from debpulse.emitters.messages import message_type
+
+from .wannabuild_cluster import WannaBuild, public_transactions
 
 BUILDD = "buildd_amd64-x86-01"
 
@@ -214,7 +215,7 @@ def test_adapter_restart_resumes_from_stored_marks(wb, writer: WannaBuild, make_
         writer.log("amd64", f"second{i}", "Building")
         writer.log("arm64", f"second{i}", "Building")
 
-    from conftest import Recorder
+    from .conftest import Recorder
     again = Recorder()
     make_source(again, start="beginning")  # the stored marks win over --start
     events = settle(again, 8)

@@ -1,0 +1,1 @@
+"""Tests of the wanna-build adapter."""
