@@ -21,10 +21,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from debpulse.adapters.common.position import Position
-from debpulse.adapters.common.quarantine import Quarantine
-from debpulse.emitters import metrics
 from debpulse.emitters.emitter import Emitter
 from debpulse.emitters.errors import EmitError, InputError
 from debpulse.emitters.event import Event
@@ -84,11 +83,16 @@ class PushSource:
         self.settings = settings
         self.emitter = emitter
         self.repo = Repository(settings.git_dir)
-        self._quarantine: Quarantine | None = None
+        self._quarantine: Any = None
 
     @property
-    def quarantine(self) -> Quarantine:
+    def quarantine(self) -> Any:
+        """The rejected/ directory, imported on first use: the quarantine
+        counts into the metrics registry, whose HTTP server costs a push's
+        background job more start-up time than all of its own work."""
         if self._quarantine is None:
+            from debpulse.adapters.common.quarantine import Quarantine
+
             self._quarantine = Quarantine(self.settings.state / "rejected", "git")
         return self._quarantine
 
@@ -133,8 +137,7 @@ class PushSource:
                 self.emitter.emit(ev)
                 if position:
                     position.save(i + 1)
-        for ev in evs[done:]:
-            metrics.inc("debpulse_git_events_total", topic=ev.topic, help="git events handed over")
+        log.info("%s: %d event(s) handed over", name, len(evs) - done)
         return len(evs)
 
 
