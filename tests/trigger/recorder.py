@@ -1,0 +1,47 @@
+"""A real command for the trigger tests: records what it was given.
+
+Usage: recorder.py OUTDIR [--fail-times N] [--fail-package NAME] [--sleep S] [--say TEXT]
+
+Writes OUTDIR/<ns>-<pid>.json with its argv, stdin and DEBPULSE_* variables,
+atomically and only at the very end, so a run stopped half-way leaves nothing.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def main() -> int:
+    out = Path(sys.argv[1])
+    args = sys.argv[2:]
+    opts = {args[i]: args[i + 1] for i in range(0, len(args) - 1, 2)}
+    stdin = sys.stdin.buffer.read()
+    env = {k: v for k, v in os.environ.items() if k.startswith("DEBPULSE_") and k not in
+           ("DEBPULSE_STATE_DIR", "DEBPULSE_RUNTIME_DIR")}
+    started = time.time()
+    if "--say" in opts:
+        print(opts["--say"], flush=True)
+        print(opts["--say"] + " on stderr", file=sys.stderr, flush=True)
+    if "--fail-times" in opts:
+        counter = out / "failures"
+        n = int(counter.read_text()) if counter.exists() else 0
+        if n < int(opts["--fail-times"]):
+            counter.write_text(str(n + 1))
+            print(f"failing on purpose ({n + 1})", file=sys.stderr)
+            return 3
+    if opts.get("--fail-package") and env.get("DEBPULSE_PACKAGE") == opts["--fail-package"]:
+        print(f"cannot import {env['DEBPULSE_PACKAGE']}", file=sys.stderr)
+        return 1
+    time.sleep(float(opts.get("--sleep", 0)))
+    record = {"argv": sys.argv[1:], "stdin": stdin.decode("utf-8"), "env": env, "pid": os.getpid(),
+              "started": started, "ended": time.time()}
+    tmp = out / f".{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(record))
+    os.rename(tmp, out / f"{time.time_ns()}-{os.getpid()}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
