@@ -1,0 +1,213 @@
+"""debpulse-bridge: verified bus messages to an AMQP topic exchange, in
+fedora-messaging's shape, acknowledged upstream only once the broker has
+confirmed them."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import cli, metrics, systemd
+from ..bridge import AmqpPublisher, Ticket, connection_parameters, to_amqp
+from ..config import Config, Section
+from ..consumer import open_subscriber
+from ..errors import ConfigError
+from ..subscriber import Gap, Received, Subscriber
+from ..topics import relative_topic
+
+log = logging.getLogger("debpulse-bridge")
+
+DEFAULT_URL = "amqp://guest:guest@localhost:5672/%2F"
+BRIDGE_KEYS = {"url", "exchange", "username", "password", "password_file", "tls", "topics", "resume",
+               "window", "priority", "heartbeat", "metrics_port"}
+TLS_KEYS = {"ca", "cert", "key", "server_hostname"}
+
+EPILOG = """\
+examples:
+  debpulse-bridge --url amqps://debpulse@rabbitmq.debian.org/%2F --ca /etc/ssl/certs/ca-certificates.crt
+  debpulse-bridge --config /etc/debpulse/debpulse.toml --topic dak --topic git.receive
+
+/etc/debpulse/debpulse.toml:
+  [bridge]
+  url = ["amqps://rmq1.example.org/%2F", "amqps://rmq2.example.org/%2F"]  # cluster nodes, tried in turn
+  exchange = "amq.topic"
+  username = "debpulse"
+  password_file = "/etc/debpulse/amqp-password"
+  topics = ["dak", "debbugs", "git"]
+  resume = "bridge"                  # checkpoint name: a restart continues where it stopped
+  tls = { ca = "/etc/ssl/certs/ca-certificates.crt", cert = "/etc/debpulse/amqp.crt", key = "/etc/debpulse/amqp.key" }
+"""
+
+
+def _options(args: argparse.Namespace, config: Config) -> tuple[AmqpPublisher, Section]:
+    section = config.section("bridge")
+    section.check_keys(BRIDGE_KEYS)
+    urls = args.url or ([] if "url" not in section.data else (
+        [section.get("url", str)] if isinstance(section.data["url"], str) else section.strings("url")))
+    urls = urls or [DEFAULT_URL]
+    for url in urls:
+        if not url.startswith(("amqp://", "amqps://")):
+            raise ConfigError(f"{section.where}: [bridge] url {url!r} is not an amqp:// or amqps:// URL")
+    tls_data = section.get("tls", dict, {})
+    tls = Section("bridge.tls", tls_data, section.where)
+    tls.check_keys(TLS_KEYS)
+    password = section.get("password", str, None)
+    password_file = section.get("password_file", str, None)
+    if password_file:
+        try:
+            password = Path(password_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{section.where}: [bridge] password_file {password_file}: {exc.strerror}") from None
+    files = {name: getattr(args, name) or tls.get(name, str, None) for name in ("ca", "cert", "key")}
+    for name, path in files.items():
+        if path and not Path(path).is_file():
+            raise ConfigError(f"{section.where}: [bridge] tls {name} {path}: no such file")
+    if files["key"] and not files["cert"]:
+        raise ConfigError(f"{section.where}: [bridge] tls key given without cert")
+    try:
+        params = connection_parameters(
+            urls, username=section.get("username", str, None), password=password,
+            ca=files["ca"], cert=files["cert"], key=files["key"],
+            server_hostname=tls.get("server_hostname", str, None), heartbeat=section.get("heartbeat", int, None),
+        )
+    except ImportError:
+        raise ConfigError("pika is not installed (pip install 'debpulse[bridge]')") from None
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"{section.where}: [bridge]: {exc}") from None
+    exchange = args.exchange or section.get("exchange", str, "amq.topic")
+    return AmqpPublisher(params, exchange), section
+
+
+@cli.entry
+def main(argv: Sequence[str] | None = None) -> int:
+    p = cli.parser("debpulse-bridge", "Publish verified bus messages to an AMQP broker, as fedora-messaging does.",
+                   EPILOG)
+    cli.add_common(p, subscribe=True)
+    p.add_argument("--url", action="append", default=[], metavar="URL",
+                   help=f"AMQP broker (repeatable: cluster nodes; default {DEFAULT_URL.replace('%', '%%')})")
+    p.add_argument("--exchange", metavar="NAME", help="topic exchange (default amq.topic)")
+    p.add_argument("--topic", action="append", default=[], metavar="PREFIX",
+                   help="only topics starting with PREFIX (default: every topic)")
+    p.add_argument("--resume", metavar="NAME", help="checkpoint name (default 'bridge')")
+    p.add_argument("--window", type=int, metavar="N", help="messages awaiting confirmation at most (default 1000)")
+    p.add_argument("--ca", metavar="FILE", help="CA certificates for amqps")
+    p.add_argument("--cert", metavar="FILE", help="client certificate for amqps")
+    p.add_argument("--key", metavar="FILE", help="client key for amqps")
+    p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--accept-fedmsg-scope", action="store_true",
+                   help="also bridge messages signed over msg only (real fedmsg publishers)")
+    args = p.parse_args(argv)
+    cli.setup_logging(args.verbose)
+    config = cli.config_from(args)
+    publisher, section = _options(args, config)
+    window = args.window or section.get("window", int, 1000)
+    if window < 1:
+        raise ConfigError("--window must be at least 1")
+    priority = section.get("priority", int, 0)
+    topics = args.topic or section.strings("topics")
+    resume = args.resume or section.get("resume", str, "bridge")
+    metrics_port = args.metrics_port if args.metrics_port is not None else section.get("metrics_port", int, None)
+    full = [t for t in topics if t.startswith("org.")]
+    # Full prefixes filter on the socket; service-relative ones in Bridge.wanted.
+    try:
+        sub = open_subscriber(args, config, topics=full if full and len(full) == len(topics) else None,
+                              resume=resume, auto_ack=False)
+    except BaseException:
+        publisher.close()
+        raise
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
+    bridge = Bridge(sub, publisher, topics=topics, window=window, priority=priority)
+    systemd.notify("READY=1")
+    log.info("bridging %s to %s (checkpoint %r)", ", ".join(sub.endpoints), publisher.exchange, resume)
+    try:
+        bridge.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        systemd.notify("STOPPING=1")
+        bridge.close()
+    return 0
+
+
+class Bridge:
+    """The loop: receive, publish, and acknowledge upstream in order once confirmed."""
+
+    def __init__(self, sub: Subscriber, publisher: AmqpPublisher, *, topics: Sequence[str] = (),
+                 window: int = 1000, priority: int = 0) -> None:
+        self.sub = sub
+        self.publisher = publisher
+        self.full = [t for t in topics if t.startswith("org.")]
+        self.relative = [t for t in topics if not t.startswith("org.")]
+        self.window = window
+        self.priority = priority
+        self.bridged = 0
+        # Items in the order received; acknowledged from the front, so the
+        # checkpoint never passes a message the broker has not confirmed.
+        self._inflight: deque[tuple[Received | Gap, Ticket | None]] = deque()
+
+    def wanted(self, item: Received) -> bool:
+        if not self.full and not self.relative:
+            return True
+        return any(item.topic.startswith(t) for t in self.full) or any(
+            relative_topic(item.topic).startswith(t) for t in self.relative)
+
+    def step(self, timeout: float = 1.0) -> None:
+        """Take in what the window allows, then acknowledge what is confirmed."""
+        while len(self._inflight) < self.window:
+            item = self.sub.receive(timeout=0.002 if self._inflight else timeout)
+            if item is None:
+                break
+            if isinstance(item, Gap):
+                if item.permanent:
+                    log.error("messages %d..%d of %s are lost and will not be bridged: %s",
+                              item.first, item.last, item.publisher, item.reason)
+                    metrics.inc("debpulse_bridge_lost_total", item.last - item.first + 1,
+                                help="bus messages lost before the bridge (permanent gaps)")
+                self._inflight.append((item, None))
+            elif self.wanted(item):
+                self._inflight.append((item, self.publisher.publish(to_amqp(item, priority=self.priority))))
+            else:
+                self._inflight.append((item, None))
+        if self._inflight and self._inflight[0][1] is not None:
+            self.publisher.wait(self._inflight[0][1], timeout=0.05)
+        self._ack_confirmed()
+
+    def _ack_confirmed(self) -> None:
+        while self._inflight:
+            item, ticket = self._inflight[0]
+            if ticket is not None and not ticket.confirmed:
+                return
+            self._inflight.popleft()
+            self.sub.ack(item)
+            if ticket is not None:
+                self.bridged += 1
+                metrics.inc("debpulse_bridge_messages_total", help="bus messages confirmed by the broker")
+
+    def run(self) -> None:
+        while True:
+            self.step()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Give the broker a moment to confirm what is out, then save the checkpoint."""
+        deadline = time.monotonic() + timeout
+        self._ack_confirmed()
+        while self._inflight and self.publisher.connected.is_set() and time.monotonic() < deadline:
+            ticket = self._inflight[0][1]
+            if ticket is not None:
+                self.publisher.wait(ticket, timeout=max(0.0, deadline - time.monotonic()))
+            self._ack_confirmed()
+        if self._inflight:
+            log.info("stopping with %d message(s) unconfirmed: they are bridged again on the next start",
+                     len(self._inflight))
+        self.sub.close()
+        self.publisher.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The pure part of the bridge: a verified bus message -> AMQP routing key,
+body and headers, and the signed envelope back from them."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+
+from debpulse.emitters import envelope as env
+from debpulse.emitters.bridge import ENVELOPE_HEADER, SCHEMA_NAME, envelope_from_amqp, to_amqp
+from debpulse.emitters.signing import SequoiaKeyring, SequoiaSigner
+from debpulse.emitters.subscriber import Received
+from debpulse.emitters.topics import full_topic
+from debpulse.emitters.verify import Verifier
+
+from .samples import dak_events, debbugs_events
+
+
+def received(key, event, seq_id: int = 7) -> Received:  # type: ignore[no-untyped-def]
+    """What the subscriber hands over: a signed envelope and its verdict."""
+    e = env.build(topic=full_topic("dev", event.topic), msg=event.body, msg_id=env.new_msg_id(event.key), i=3,
+                  username="dak", timestamp=1_600_000_000,
+                  extra={"seq_id": seq_id, "publisher": "dak@ftp-master", "replay": "tcp://127.0.0.1:9941"})
+    e = env.attach_signature(e, SequoiaSigner.from_file(key.secret_file).sign(env.signed_data(e, "envelope")),
+                             "envelope")
+    verdict = Verifier(SequoiaKeyring.from_files([key.public_file])).check(e, replayed=True)
+    assert verdict.ok
+    return Received(e, verdict)
+
+
+@pytest.fixture
+def accept(gpg_key, shared_fixtures):  # type: ignore[no-untyped-def]
+    [event] = dak_events(shared_fixtures)
+    return received(gpg_key, event)
+
+
+def test_routing_key_body_and_fedora_messaging_headers(accept):
+    m = to_amqp(accept)
+    assert m.routing_key == "org.debian.dev.dak.package.accept"
+    assert json.loads(m.body) == accept.body
+    assert m.body == env.canonical(accept.body)  # ASCII, so utf-8 is right whatever the names hold
+    h = m.headers
+    assert h["fedora_messaging_schema"] == SCHEMA_NAME == "base.message"
+    assert h["fedora_messaging_severity"] == 20
+    assert h["priority"] == 0 == m.priority
+    # The time of the event, not of the bridging (a catch-up keeps it).
+    assert datetime.datetime.fromisoformat(h["sent-at"]).timestamp() == 1_600_000_000
+    assert h["sent-at"].endswith("+00:00")
+    assert (m.message_id, m.timestamp, m.delivery_mode) == (accept.msg_id, 1_600_000_000, 2)
+    assert (m.content_type, m.content_encoding) == ("application/json", "utf-8")
+
+
+def test_user_and_package_headers_come_from_the_message_type(accept):
+    h = to_amqp(accept).headers
+    assert accept.message.usernames() == ["nathans"] and accept.message.packages() == ["xfsprogs"]
+    assert h["fedora_messaging_user_nathans"] is True
+    assert h["fedora_messaging_rpm_xfsprogs"] is True
+    assert [k for k in h if k.startswith(("fedora_messaging_user_", "fedora_messaging_rpm_"))] == [
+        "fedora_messaging_user_nathans", "fedora_messaging_rpm_xfsprogs"]
+
+
+def test_a_message_naming_no_user_has_no_user_header(gpg_key, shared_fixtures):
+    [event] = debbugs_events(shared_fixtures)
+    h = to_amqp(received(gpg_key, event)).headers
+    assert not [k for k in h if k.startswith("fedora_messaging_user_")]
+    assert h["fedora_messaging_rpm_xfsprogs"] is True
+
+
+def test_priority_is_header_and_property(accept):
+    m = to_amqp(accept, priority=3)
+    assert (m.priority, m.headers["priority"]) == (3, 3)
+
+
+def test_signed_envelope_comes_back_and_verifies(accept, gpg_key):
+    m = to_amqp(accept)
+    assert "msg" not in json.loads(m.headers[ENVELOPE_HEADER])  # the body is not sent twice
+    back = envelope_from_amqp(m.headers, m.body)
+    assert back == accept.envelope
+    v = Verifier(SequoiaKeyring.from_files([gpg_key.public_file])).check(back, replayed=True)
+    assert (v.ok, v.signer) == (True, gpg_key.fingerprint)
+
+
+def test_a_body_changed_after_the_bridge_does_not_verify(accept, gpg_key):
+    m = to_amqp(accept)
+    body = json.loads(m.body)
+    body["version"] = "6.6.6-1"
+    back = envelope_from_amqp(m.headers, json.dumps(body).encode())
+    assert Verifier(SequoiaKeyring.from_files([gpg_key.public_file])).check(back, replayed=True).reason \
+        == "bad-signature"
+
+
+def test_envelope_header_missing_or_broken(accept):
+    m = to_amqp(accept)
+    with pytest.raises(env.MalformedFrame, match="debpulse_envelope"):
+        envelope_from_amqp({}, m.body)
+    with pytest.raises(env.MalformedFrame, match="not-json"):
+        envelope_from_amqp({ENVELOPE_HEADER: b"{"}, m.body)
+
+
+def test_names_unfit_for_a_header_key_are_left_out(gpg_key, shared_fixtures):
+    [event] = dak_events(shared_fixtures)
+    body = {**event.body, "source": "has space"}
+    h = to_amqp(received(gpg_key, type(event)(event.topic, body, event.key))).headers
+    assert not [k for k in h if k.startswith("fedora_messaging_rpm_")]
