@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import logging
 import random
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -395,18 +396,19 @@ def _first_error(exc: dns.resolver.NoNameservers) -> str:
 
 def _nameserver(text: str) -> dns.nameserver.Nameserver:
     """'host', 'host:port', '[v6]:port'; a host name is looked up once here."""
-    host, port = text.strip(), 53
+    host, port = text.strip(), "53"
     if host.startswith("["):
         host, _, rest = host[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else 53
+        port = rest[1:] if rest.startswith(":") else "53"
     elif host.count(":") == 1:
-        host, _, p = host.partition(":")
-        port = int(p)
+        host, _, port = host.partition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"name server {text!r}: the port must be a number from 1 to 65535")
     try:
-        address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][4][0]
+        address = socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)[0][4][0]
     except socket.gaierror as exc:
         raise ConfigError(f"name server {text!r}: {exc.strerror}") from None
-    return dns.nameserver.Do53Nameserver(address, port)
+    return dns.nameserver.Do53Nameserver(address, int(port))
 
 
 # --- the whole picture a subscriber connects to ---------------------------------
@@ -463,19 +465,20 @@ class Discovery:
 
     def current(self) -> list[PublisherInfo]:
         found: list[PublisherInfo] = list(self.endpoints)
-        if self.endpoints_file is not None:
-            found += self._source(str(self.endpoints_file), lambda: read_endpoints_file(self.endpoints_file))
-        for domain in self.srv_domains:
+        if (file := self.endpoints_file) is not None:
+            found += self._source(str(file), lambda: read_endpoints_file(file))
+        if self.srv_domains:
             assert self.resolver is not None
-            found += self._source(domain, lambda d=domain: self.resolver.publishers(d))  # type: ignore[union-attr]
+            for domain in self.srv_domains:
+                found += self._source(domain, functools.partial(self.resolver.publishers, domain))
         unique: dict[str, PublisherInfo] = {}
         for p in found:
             unique.setdefault(p.endpoint, p)
         return order(list(unique.values()), self.rng)
 
-    def _source(self, source: str, resolve: object) -> list[PublisherInfo]:
+    def _source(self, source: str, resolve: Callable[[], list[PublisherInfo]]) -> list[PublisherInfo]:
         try:
-            fresh: list[PublisherInfo] = resolve()  # type: ignore[operator]
+            fresh = resolve()
         except DebpulseError as exc:
             self.errors[source] = str(exc)
             kept = self._last.get(source, [])

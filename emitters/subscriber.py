@@ -120,6 +120,7 @@ class Subscriber:
         self._sock = transport.connect_sub([], self.topics, hwm)
         self._next_discovery = 0.0
         self._next_catchup = 0.0
+        self._last_live = 0.0
         if checkpoint:
             for name, st in checkpoint.streams.items():
                 self._streams[name] = _Stream(last=int(st["last"]), replay=st.get("replay"),
@@ -182,6 +183,7 @@ class Subscriber:
                     return None
                 wait = min(wait, deadline - now)
             if self._sock.poll(max(1, int(wait * 1000)), zmq.POLLIN):
+                self._last_live = time.monotonic()
                 self._on_frames(self._sock.recv_multipart())
         item = self._ready.popleft()
         if self.auto_ack:
@@ -311,6 +313,8 @@ class Subscriber:
                 continue
             for r in list(st.missing):
                 self._fetch(name, st, r[0], r[1])
+            if time.monotonic() - self._last_live < self.catchup_interval and self._last_live:
+                continue  # messages are flowing: a loss would show as a gap
             try:
                 found = replay.request(st.replay, {"seq_id_range": [st.last + 1, None]}, self.replay_timeout)
             except replay.ReplayError:

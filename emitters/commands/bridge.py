@@ -52,7 +52,8 @@ def _options(args: argparse.Namespace, config: Config) -> tuple[AmqpPublisher, S
     urls = urls or [DEFAULT_URL]
     for url in urls:
         if not url.startswith(("amqp://", "amqps://")):
-            raise ConfigError(f"{section.where}: [bridge] url {url!r} is not an amqp:// or amqps:// URL")
+            where = "--url" if args.url else f"{section.where}: [bridge] url"
+            raise ConfigError(f"{where} {url!r} is not an amqp:// or amqps:// URL")
     tls_data = section.get("tls", dict, {})
     tls = Section("bridge.tls", tls_data, section.where)
     tls.check_keys(TLS_KEYS)

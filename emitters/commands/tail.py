@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .. import cli
 from ..consumer import open_subscriber
@@ -43,6 +45,16 @@ def _json(item: Received | Gap) -> str:
                        "replayed": item.replayed, "summary": item.summary}, sort_keys=True)
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    held = {signal.SIGTERM, signal.SIGINT}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 @cli.entry
 def main(argv: Sequence[str] | None = None) -> int:
     p = cli.parser("debpulse-tail", "Print the messages on the bus as they arrive, verified.", EPILOG)
@@ -75,8 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             ) and not any(relative_topic(item.topic).startswith(t) for t in relative):
                 sub.ack(item)
                 continue
-            print(_json(item) if args.json else _line(item), flush=True)
-            sub.ack(item)  # after the line is out: a restart with --resume repeats nothing
+            # The line and its checkpoint go together: a SIGTERM or Ctrl-C
+            # waits until both are done, so a restart repeats nothing.
+            with _signals_held():
+                print(_json(item) if args.json else _line(item), flush=True)
+                sub.ack(item)
             if isinstance(item, Received):
                 shown += 1
     finally:
