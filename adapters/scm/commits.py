@@ -14,7 +14,17 @@ from pathlib import Path
 
 from debpulse.emitters.errors import DebpulseError
 
-from .gitobjects import Commit, Stats, Tag, parse_batch, parse_commit, parse_numstat, parse_tag
+from .gitobjects import (
+    REFS_FORMAT,
+    Commit,
+    Stats,
+    Tag,
+    parse_batch,
+    parse_commit,
+    parse_numstat,
+    parse_refs,
+    parse_tag,
+)
 from .refs import RefUpdate
 
 
@@ -64,15 +74,7 @@ class Repository:
         return done.stdout
 
     def refs(self) -> dict[str, str]:
-        """Refs that lead to commits (a tag of a tree or blob cannot be a
-        rev-list boundary), by name."""
-        out = self._run("for-each-ref", "--format=%(objectname) %(objecttype) %(*objecttype) %(refname)")
-        refs = {}
-        for line in out.decode(errors="surrogateescape").splitlines():
-            oid, kind, peeled, name = line.split(" ", 3)
-            if kind == "commit" or (kind == "tag" and peeled in ("commit", "tag")):
-                refs[name] = oid
-        return refs
+        return parse_refs(self._run("for-each-ref", f"--format={REFS_FORMAT}"))
 
     def rev_list(self, include: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
         """Commits reachable from `include` but not from `exclude`, oldest
@@ -107,16 +109,19 @@ class Repository:
         return parse_numstat(out)
 
 
-def gather(repo: Repository, updates: Sequence[RefUpdate], max_commits: int) -> PushFacts:
+def gather(repo: Repository, updates: Sequence[RefUpdate], max_commits: int,
+           refs: dict[str, str] | None = None) -> PushFacts:
     """Read what `updates` (one push) brought.
 
     New commits of a branch update are old..new; of a branch creation, those
     no ref had before the push.  Only the first `max_commits` of each update
     are read in detail.  "Before the push" is the refs now, with the pushed
     ones put back to their old ids (post-receive runs after the update).
+    `refs` is the refs as the hook saw them, when read at push time: work
+    done later must not count a later push's refs as "before".
     """
     pushed = {u.ref for u in updates}
-    before = [oid for ref, oid in repo.refs().items() if ref not in pushed]
+    before = [oid for ref, oid in (repo.refs() if refs is None else refs).items() if ref not in pushed]
     # Old ids of pushed tags and other refs may name trees; branches hold commits.
     before += [u.old for u in updates if not u.created and u.kind == "branch"]
     before = list(dict.fromkeys(before))

@@ -72,6 +72,23 @@ class Stats:
         return {"files": self.files, "total": total}
 
 
+REFS_FORMAT = "%(objectname) %(objecttype) %(*objecttype) %(refname)"
+
+
+def parse_refs(data: bytes) -> dict[str, str]:
+    """`git for-each-ref --format=REFS_FORMAT` output -> {ref: id} of the refs
+    that lead to commits (a tag of a tree or blob cannot bound a rev-list)."""
+    refs = {}
+    for line in data.split(b"\n"):
+        parts = line.split(b" ", 3)
+        if len(parts) != 4 or not _OID.match(parts[0]):
+            continue
+        oid, kind, peeled, name = parts
+        if kind == b"commit" or (kind == b"tag" and peeled in (b"commit", b"tag")):
+            refs[name.decode(errors="surrogateescape")] = oid.decode()
+    return refs
+
+
 def parse_batch(data: bytes) -> dict[str, tuple[str, bytes]]:
     """`git cat-file --batch` output -> {oid: (type, raw object)}.
 

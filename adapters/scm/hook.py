@@ -30,7 +30,8 @@ from debpulse.emitters.event import Event
 
 from . import push
 from .commits import GitError, Repository, gather
-from .refs import RefUpdate, parse_line, split_lines
+from .gitobjects import parse_refs
+from .refs import RefUpdate, parse_line, split_lines, split_saved
 
 log = logging.getLogger("debpulse.git")
 
@@ -113,10 +114,14 @@ class PushSource:
         return out
 
     def events(self, data: bytes, name: str) -> list[Event]:
-        updates = self.updates(data, name)
+        """`data` is hook stdin, or a push the installed hook saved with the
+        refs of that moment."""
+        stdin, refs = split_saved(data)
+        updates = self.updates(stdin, name)
         if not updates:
             return []
-        facts = gather(self.repo, updates, self.settings.max_commits)
+        snapshot = parse_refs(refs) if refs is not None else None
+        facts = gather(self.repo, updates, self.settings.max_commits, snapshot)
         return push.events(self.context(), facts, origin=f"{self.settings.repo}:{name}")
 
     def handle(self, data: bytes, name: str, position: Position | None = None) -> int:

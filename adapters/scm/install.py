@@ -19,6 +19,9 @@ from pathlib import Path
 
 from debpulse.emitters.errors import DebpulseError
 
+from .gitobjects import REFS_FORMAT
+from .refs import END_MARK, REFS_MARK
+
 HOOK = "post-receive"
 CHAINED = HOOK + ".debpulse-chained"
 MARKER = "# debpulse-git post-receive hook"
@@ -37,8 +40,15 @@ if [ -x "$0.debpulse-chained" ]; then
 \tstatus=$?
 fi
 state="${{GIT_DIR:-.}}/debpulse"
+saved=
 if mkdir -p "$state/pending" 2>/dev/null && tmp=$(mktemp "$state/pending/.push.XXXXXX" 2>/dev/null) &&
-\tprintf '%s\\n' "$input" >"$tmp" && mv "$tmp" "$state/pending/$(date +%s.%N).$$"; then
+\tprintf '%s\\n%s\\n' "$input" '{refs_mark}' >"$tmp"; then
+\t# The refs of this moment go with the push: the background job may run
+\t# after a later push has moved them.  Without the end mark it reads them then.
+\tgit for-each-ref --format='{refs_format}' >>"$tmp" 2>/dev/null && echo '{end_mark}' >>"$tmp"
+\tmv "$tmp" "$state/pending/$(date +%s.%N).$$" && saved=1
+fi
+if [ -n "$saved" ]; then
 \tsetsid {command} hook --pending "$state/pending"{args} </dev/null >>"$state/hook.log" 2>&1 &
 else
 \techo "debpulse-git: cannot write to $state: this push is not published" >&2
@@ -80,6 +90,9 @@ def default_command() -> list[str]:
 
 def hook_text(command: Sequence[str], args: Sequence[str] = ()) -> str:
     return TEMPLATE.format(
+        refs_mark=REFS_MARK,
+        end_mark=END_MARK,
+        refs_format=REFS_FORMAT,
         marker=MARKER,
         chained=CHAINED,
         command=shlex.join(command),

@@ -80,3 +80,27 @@ def split_lines(data: bytes) -> list[bytes]:
 def parse(data: bytes) -> list[RefUpdate]:
     """All of hook stdin; the first bad line raises InputError."""
     return [parse_line(line) for line in split_lines(data)]
+
+
+# What the installed hook saves for its background job: its stdin, then the
+# refs as they were at push time, then an end mark that says the refs are
+# complete (git for-each-ref ran to the end).
+REFS_MARK = "# debpulse-git refs"
+END_MARK = "# debpulse-git end"
+
+
+def split_saved(data: bytes) -> tuple[bytes, bytes | None]:
+    """A saved push -> (hook stdin, for-each-ref output or None when absent
+    or incomplete).  Plain stdin (no marks) comes back whole."""
+    stdin: list[bytes] = []
+    refs: list[bytes] = []
+    target, complete = stdin, False
+    for line in data.split(b"\n"):
+        if line == REFS_MARK.encode():
+            target = refs
+        elif line == END_MARK.encode():
+            complete = True
+            break
+        else:
+            target.append(line)
+    return b"\n".join(stdin), (b"\n".join(refs) if complete and target is refs else None)

@@ -94,3 +94,32 @@ def test_pending_pushes_are_drained_in_order_once(git: Git, tmp_path: Path) -> N
     summaries = [item["body"]["commit"]["summary"] for item in spooled(git) if item["topic"] == "git.receive"]
     assert summaries == ["change 0", "change 1", "change 2"]
     assert not os.listdir(pending)
+
+
+def test_a_late_job_uses_the_refs_of_its_push(git: Git, tmp_path: Path) -> None:
+    """The background job of a push may run after the next push: it must
+    judge "new" against the refs of its own push, which the hook saved."""
+    from debpulse.adapters.scm.gitobjects import REFS_FORMAT
+    from debpulse.adapters.scm.refs import END_MARK, REFS_MARK
+
+    bare = git.bare(tmp_path / "hello.git")
+    work = git.clone(bare, tmp_path / "work")
+    pending = bare / "debpulse" / "pending"
+    pending.mkdir(parents=True)
+
+    def saved_push(name: str, line: str) -> None:
+        refs = git(bare, "for-each-ref", f"--format={REFS_FORMAT}")
+        (pending / name).write_text(f"{line}\n{REFS_MARK}\n{refs}\n{END_MARK}\n")
+
+    base = git.commit(work, "base")
+    git(work, "push", "-q", "origin", "master")
+    saved_push("1.0.1", f"{'0' * 40} {base} refs/heads/master")
+    git(work, "checkout", "-q", "-b", "feature")
+    feature = git.commit(work, "feature")
+    git(work, "push", "-q", "origin", "feature")
+    saved_push("2.0.1", f"{'0' * 40} {feature} refs/heads/feature")
+    # Both jobs run only now, when feature (which contains base) exists.
+    assert run_hook(git, bare, b"", "--pending", str(pending)).returncode == 0
+    described = [(i["body"]["commit"]["branch"], i["body"]["commit"]["rev"]) for i in spooled(git)
+                 if i["topic"] == "git.receive"]
+    assert described == [("master", base), ("feature", feature)]

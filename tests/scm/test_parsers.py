@@ -164,3 +164,19 @@ def test_numstat() -> None:
     assert stats[root].as_body()["total"]["additions"] == 5
     with pytest.raises(InputError):
         parse_numstat(b"1\t2\tno-commit-header\0")
+
+
+def test_saved_push_and_refs_snapshot() -> None:
+    from debpulse.adapters.scm.gitobjects import parse_refs
+    from debpulse.adapters.scm.refs import split_saved
+
+    line = b"0" * 40 + b" " + b"1" * 40 + b" refs/heads/master"
+    refs = (b"1" * 40 + b" commit  refs/heads/master\n" + b"2" * 40 + b" tag commit refs/tags/v1\n"
+            + b"3" * 40 + b" tag tree refs/tags/linux-tree\n" + b"4" * 40 + b" blob  refs/tags/key\n")
+    saved = line + b"\n# debpulse-git refs\n" + refs + b"# debpulse-git end\n"
+    stdin, snapshot = split_saved(saved)
+    assert parse(stdin) == parse(line) and snapshot is not None
+    assert parse_refs(snapshot) == {"refs/heads/master": "1" * 40, "refs/tags/v1": "2" * 40}
+    # Cut short (no end mark): the refs are not trusted; plain stdin stays whole.
+    assert split_saved(saved[:-20])[1] is None
+    assert split_saved(line + b"\n") == (line + b"\n", None)
