@@ -249,6 +249,9 @@ class WannaBuildSource:
             self._save(stream)
         settled = mark.settled or BEGINNING
         frontier = mark.frontier or BEGINNING
+        # Rows stamped at or before this were committed before this poll began
+        # (no wanna-build transaction stays open longer than the lookback).
+        final = now - self.settings.lookback
 
         # Late commits: rows that appeared below the frontier since we passed it.
         # A count costs one scan; the rows are fetched only when it differs.
@@ -258,7 +261,7 @@ class WannaBuildSource:
             if count != mark.seen_count():
                 rows = self._select(conn, stream, None, "{t} > %(lo)s AND {t} <= %(hi)s ORDER BY {t}",
                                     lo=settled, hi=frontier)
-                late = self._handle(stream, mark, rows)
+                late = self._handle(stream, mark, rows, final)
                 if late:
                     metrics.inc("debpulse_wannabuild_late_rows_total", late, arch=stream.architecture,
                                 table=stream.kind.KIND, help="rows committed after later rows were read")
@@ -283,8 +286,8 @@ class WannaBuildSource:
             self._warned_clock = True
             log.warning("%s: rows are stamped ahead of the server clock; set [wannabuild] timezone to the"
                         " one wanna-build writes with", stream.name)
-        self._handle(stream, mark, rows)
-        if mark.settle(min(complete_upto, now - self.settings.lookback)):
+        self._handle(stream, mark, rows, final)
+        if mark.settle(min(complete_upto, final)):
             self._save(stream)
         return full
 
@@ -299,16 +302,29 @@ class WannaBuildSource:
         query = sql.SQL("SELECT {} FROM {} WHERE {}").format(cols, stream.view, cond)
         return conn.execute(query, params).fetchall()
 
-    def _handle(self, stream: Stream, mark: Mark, rows: list[tuple[Any, ...]]) -> int:
-        """Hand over the rows not seen yet, in order; returns how many."""
+    def _handle(self, stream: Stream, mark: Mark, rows: list[tuple[Any, ...]], final: datetime) -> int:
+        """Hand over the rows not seen yet, in order; returns how many.
+
+        `rows` must hold every visible row of its time range.  Rows at or
+        below `final` cannot change any more, so the mark settles behind the
+        hand-over as it goes and a long catch-up keeps `seen` small.
+        """
         unseen = mark.unseen((r[0], identity_digest(stream.kind.identity(r)), r) for r in rows)
         chunk: list[tuple[Unseen, Event]] = []
-        for u in unseen:
+
+        def flush(upcoming: datetime | None) -> None:
+            nonlocal chunk
+            if chunk:
+                last = chunk[-1][0].time
+                # Settle only behind a whole time group: more rows of `last` may follow.
+                self._hand_over(stream, mark, chunk, min(last, final) if upcoming is None or upcoming > last else None)
+            chunk = []
+
+        for i, u in enumerate(unseen):
             try:
                 event = row_event(stream.kind, stream.architecture, u.row, u.digest, u.occurrence)
             except InputError as exc:
-                self._hand_over(stream, mark, chunk)
-                chunk = []
+                flush(u.time)
                 self.quarantine.keep(repr(tuple(u.row)).encode(), f"{stream.name}-{u.digest}-{u.occurrence}",
                                      exc.reason)
                 mark.record(u.time, u.digest)
@@ -316,28 +332,30 @@ class WannaBuildSource:
                 continue
             chunk.append((u, event))
             if len(chunk) >= CHUNK:
-                self._hand_over(stream, mark, chunk)
-                chunk = []
-        self._hand_over(stream, mark, chunk)
+                flush(unseen[i + 1].time if i + 1 < len(unseen) else None)
+        flush(None)
         return len(unseen)
 
-    def _hand_over(self, stream: Stream, mark: Mark, chunk: list[tuple[Unseen, Event]]) -> None:
-        """Emit, then move the mark.  An emitter that takes many events at
-        once gets the whole chunk and the mark is saved once; a crash in
-        between re-sends them under the same keys, which the relay folds."""
-        if not chunk:
-            return
+    def _hand_over(self, stream: Stream, mark: Mark, chunk: list[tuple[Unseen, Event]],
+                   settle_to: datetime | None) -> None:
+        """Emit, then move the mark (and settle it to `settle_to`).  An
+        emitter that takes many events at once gets the whole chunk and the
+        mark is saved once; a crash in between re-sends them under the same
+        keys, which the relay folds into one message each."""
         emit_many = getattr(self.emitter, "emit_many", None)
         if emit_many is not None:
             self._retrying(lambda: emit_many([e for _, e in chunk]), chunk[0][1].origin)
             for u, _ in chunk:
                 mark.record(u.time, u.digest)
-            self._save(stream)
         else:
-            for u, event in chunk:
+            for i, (u, event) in enumerate(chunk):
                 self._retrying(lambda event=event: self.emitter.emit(event), event.origin)
                 mark.record(u.time, u.digest)
-                self._save(stream)
+                if i < len(chunk) - 1:
+                    self._save(stream)
+        if settle_to is not None:
+            mark.settle(settle_to)
+        self._save(stream)
         log.debug("%s: handed over %d event(s), up to %s", stream.name, len(chunk), chunk[-1][1].origin)
         metrics.inc("debpulse_wannabuild_events_total", len(chunk), arch=stream.architecture,
                     table=stream.kind.KIND, help="rows handed to the emitter as events")

@@ -63,20 +63,20 @@ def identity_digest(identity: Sequence[Any]) -> str:
     Bytes and str with the same content give the same digest, so a change of
     client encoding does not make old rows look new.
     """
-    h = hashlib.sha256()
+    parts = []
     for value in identity:
         if value is None:
             part = b"\x00"
-        elif isinstance(value, bytes | bytearray | memoryview):
-            part = b"b" + bytes(value)
+        elif isinstance(value, bytes):
+            part = b"b" + value
         elif isinstance(value, str):
             part = b"b" + value.encode("utf-8", "surrogateescape")
         elif isinstance(value, datetime):
             part = b"t" + value.isoformat().encode()
         else:
             part = b"v" + str(value).encode()
-        h.update(len(part).to_bytes(4, "big") + part)
-    return h.hexdigest()[:24]
+        parts.append(len(part).to_bytes(4, "big") + part)
+    return hashlib.sha256(b"".join(parts)).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
