@@ -223,3 +223,7 @@ def _pipe(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     run(_main, argv)
+
+
+if __name__ == "__main__":
+    main()

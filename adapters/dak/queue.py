@@ -122,32 +122,35 @@ class QueueSource:
 
     # -- done/YYYY/MM/DD ---------------------------------------------------
 
-    def _day_dirs(self, since: str) -> list[str]:
-        """Date folders ("YYYY/MM/DD") from `since` on, oldest first."""
+    def _tree(self, since: str) -> tuple[list[Path], list[str]]:
+        """The year and month folders from `since` on (to watch for new
+        ones) and the date folders ("YYYY/MM/DD") from `since` on, oldest first."""
         assert self.done is not None
-        out: list[str] = []
+        folders: list[Path] = []
+        days: list[str] = []
         for year in _numbered(self.done, 4):
             if year < since[:4]:
                 continue
+            folders.append(self.done / year)
             for month in _numbered(self.done / year, 2):
                 if f"{year}/{month}" < since[:7]:
                     continue
+                folders.append(self.done / year / month)
                 for day in _numbered(self.done / year / month, 2):
                     key = f"{year}/{month}/{day}"
                     if key >= since:
-                        out.append(key)
-        return out
+                        folders.append(self.done / key)
+                        days.append(key)
+        return folders, days
+
+    def _day_dirs(self, since: str) -> list[str]:
+        return self._tree(since)[1]
 
     def watched_dirs(self) -> list[Path]:
         dirs: list[Path] = []
         if self.done is not None:
             since = self.state.get("done", {}).get("since", "")
-            dirs.append(self.done)
-            for key in self._day_dirs(since):
-                y, m, _ = key.split("/")
-                for d in (self.done / y, self.done / y / m, self.done / key):
-                    if d not in dirs:
-                        dirs.append(d)
+            dirs += [self.done, *self._tree(since)[0]]
         dirs += [d for d in (self.new, self.reject) if d is not None]
         return dirs
 
@@ -304,7 +307,10 @@ class QueueSource:
                     backoff = min(backoff * 2, _BACKOFF_MAX)
                     continue
                 backoff = _BACKOFF_FIRST
-                self._wait(inotify, watches, stop)
+                # A folder made during the scan may hold files made before its
+                # watch existed: watch it, then scan once more.
+                if not self._rewatch(inotify, watches):
+                    self._wait(inotify, watches, stop)
 
     def _wait(self, inotify: inotify_simple.INotify, watches: dict[Path, int], stop: threading.Event) -> None:
         until = time.monotonic() + (self.settle if self._deferred else _RESCAN_EVERY)
@@ -318,7 +324,9 @@ class QueueSource:
                     continue
                 return
 
-    def _rewatch(self, inotify: inotify_simple.INotify, watches: dict[Path, int]) -> None:
+    def _rewatch(self, inotify: inotify_simple.INotify, watches: dict[Path, int]) -> bool:
+        """Watch what is wanted now; True when a new watch was added."""
+        added = False
         wanted = {d: _DIR_MASK for d in self.watched_dirs()}
         if self.removals is not None:
             wanted[self.removals.parent] = wanted.get(self.removals.parent, 0) | _LOG_MASK
@@ -332,8 +340,10 @@ class QueueSource:
             if path not in watches:
                 try:
                     watches[path] = inotify.add_watch(path, mask)
+                    added = True
                 except FileNotFoundError:
                     continue
+        return added
 
 
 def _numbered(directory: Path, width: int) -> list[str]:

@@ -124,7 +124,8 @@ begin transports
 maildir_delivery:
   driver = appendfile
   maildir_format
-  directory = {base}/boxes/$local_part
+  # dsearch: a local part taken from the address is tainted, a directory found is not
+  directory = {base}/boxes/${{lookup{{$local_part}}dsearch{{{base}/boxes}}}}
   delivery_date_add
   envelope_to_add
   return_path_add
@@ -141,6 +142,7 @@ class Exim:
 
     def __init__(self, base: Path) -> None:
         self.base = base
+        base.chmod(0o755)  # the delivery user looks up the Maildirs below it
         self.conf = base / "exim.conf"
         self.conf.write_text(EXIM_CONF.format(base=base))
         (base / "boxes").mkdir()
@@ -156,11 +158,14 @@ class Exim:
         return path
 
     def deliver(self, box: str, data: bytes) -> None:
+        before = self.mainlog().count("\n")
         r = subprocess.run(
             ["exim4", "-C", str(self.conf), "-odi", "-f", "envelope@ftp-master.debian.org", f"{box}@debpulse.test"],
             input=data, capture_output=True, timeout=30,
         )
-        assert r.returncode == 0, r.stderr.decode() + self.mainlog()
+        # exim exits 0 even when it only queued the mail: its log says what happened.
+        lines = self.mainlog().splitlines()[before:]
+        assert r.returncode == 0 and any(" => " in line for line in lines), r.stderr.decode() + "\n".join(lines)
 
     def mainlog(self) -> str:
         log = self.base / "spool" / "log" / "mainlog"
