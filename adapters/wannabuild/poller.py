@@ -133,17 +133,22 @@ class WannaBuildSource:
                     backoff.reset()
                     pending: set[str] | None = None  # None: every architecture
                     while not self.stop.is_set():
+                        if pending is None:
+                            # Notified polls do not postpone the full one.
+                            full_poll_due = time.monotonic() + self.settings.interval
                         more = self.poll(conn, pending)
                         if more:
                             pending = None
                             continue
                         if once:
                             return
-                        pending = self._wait(conn)
+                        pending = self._wait(conn, full_poll_due)
             except psycopg.OperationalError as exc:
                 reason = " ".join(str(exc).split()) or type(exc).__name__
                 if _FATAL_CONNECT.search(reason):
                     raise ConfigError(f"cannot connect to wanna-build ({self.settings.dsn}): {reason}") from None
+                if once:
+                    raise DebpulseError(f"wanna-build unavailable: {reason}") from None
                 metrics.inc("debpulse_wannabuild_reconnects_total", help="lost or failed database connections")
                 delay = backoff.next()
                 log.warning("database unavailable (%s); retrying in %.1fs", reason, delay)
@@ -192,9 +197,8 @@ class WannaBuildSource:
                     f'wanna-build schema: "{stream.architecture}_public".{stream.kind.KIND}: {exc}'.splitlines()[0]
                 ) from None
 
-    def _wait(self, conn: psycopg.Connection[Any]) -> set[str] | None:
-        """Wait for a notification (-> its architectures) or the interval (-> None)."""
-        deadline = time.monotonic() + self.settings.interval
+    def _wait(self, conn: psycopg.Connection[Any], deadline: float) -> set[str] | None:
+        """Wait for a notification (-> its architectures) or the deadline (-> None)."""
         arches: set[str] = set()
         while not self.stop.is_set():
             remaining = deadline - time.monotonic()

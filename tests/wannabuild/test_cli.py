@@ -77,3 +77,19 @@ def test_configuration_errors_name_the_key_and_the_file(tmp_path: Path, capsys, 
 def test_help_has_an_example() -> None:
     out = subprocess.run(["debpulse-wanna-build", "--help"], capture_output=True, text=True, check=True).stdout
     assert "examples:" in out and "--arch amd64" in out and "install-trigger" in out
+
+
+def test_once_without_a_database_fails_in_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    monkeypatch.setenv("DEBPULSE_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("DEBPULSE_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("DEBPULSE_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("")
+    code, _, err = run(["--dsn", f"host=127.0.0.1 port={port} dbname=wanna-build user=guest", "--arch", "amd64",
+                        "--once"], capsys)
+    assert code == 1
+    assert err.count("\n") == 1 and "wanna-build unavailable" in err, err

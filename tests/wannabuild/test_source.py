@@ -293,3 +293,25 @@ def test_unknown_role_is_one_clear_error(wb, make_source, recorder) -> None:
     source = make_source(recorder, dsn=wb.dsn(user="nobody"), run=False)
     with pytest.raises(ConfigError, match='role "nobody" does not exist'):
         source.run()
+
+
+def test_notifications_do_not_postpone_the_full_poll(wb, writer: WannaBuild, make_source, recorder) -> None:
+    install_trigger(wb)
+    make_source(recorder, interval=1.0, start="now")
+    time.sleep(0.5)
+    with wb.connect(autocommit=True) as c:
+        # A row that sends no notification.
+        c.execute("BEGIN")
+        c.execute("ALTER TABLE public.transactions DISABLE TRIGGER debpulse_notify")
+        c.execute('INSERT INTO "amd64".transactions (package, distribution, version, action, prevstate, state,'
+                  " real_user, set_user, time) VALUES ('unannounced', 'sid', '1.0-1', '--take', 'Needs-Build',"
+                  " 'Building', 'wbadm', 'wbadm', now())")
+        c.execute("ALTER TABLE public.transactions ENABLE TRIGGER debpulse_notify")
+        c.execute("COMMIT")
+    deadline = time.monotonic() + 2.5
+    i = 0
+    while time.monotonic() < deadline and "unannounced" not in [e.body["package"] for e in recorder.events]:
+        writer.change("arm64", f"busy{i}", "1.0-1", "--take", "Building")  # notifies arm64 only
+        i += 1
+        time.sleep(0.3)
+    assert "unannounced" in [e.body["package"] for e in recorder.events]
