@@ -49,6 +49,12 @@ _FATAL_CONNECT = re.compile(
 )
 
 
+def redact(dsn: str) -> str:
+    """The connection string without its password, for messages and logs."""
+    dsn = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+
+
 @dataclass
 class Settings:
     dsn: str
@@ -146,7 +152,8 @@ class WannaBuildSource:
             except psycopg.OperationalError as exc:
                 reason = " ".join(str(exc).split()) or type(exc).__name__
                 if _FATAL_CONNECT.search(reason):
-                    raise ConfigError(f"cannot connect to wanna-build ({self.settings.dsn}): {reason}") from None
+                    where = redact(self.settings.dsn)
+                    raise ConfigError(f"cannot connect to wanna-build ({where}): {reason}") from None
                 if once:
                     raise DebpulseError(f"wanna-build unavailable: {reason}") from None
                 metrics.inc("debpulse_wannabuild_reconnects_total", help="lost or failed database connections")
@@ -163,8 +170,11 @@ class WannaBuildSource:
 
     def _connect(self) -> psycopg.Connection[Any]:
         s = self.settings
-        conn = psycopg.connect(s.dsn, autocommit=True, connect_timeout=s.connect_timeout,
-                               application_name="debpulse-wanna-build")
+        try:
+            conn = psycopg.connect(s.dsn, autocommit=True, connect_timeout=s.connect_timeout,
+                                   application_name="debpulse-wanna-build")
+        except psycopg.ProgrammingError as exc:  # libpq could not parse the connection string
+            raise ConfigError(f"bad connection string {redact(s.dsn)!r}: {' '.join(str(exc).split())}") from None
         try:
             if s.timezone:
                 conn.execute("SELECT set_config('TimeZone', %s, false)", (s.timezone,))

@@ -93,3 +93,13 @@ def test_once_without_a_database_fails_in_one_line(tmp_path: Path, capsys, monke
                         "--once"], capsys)
     assert code == 1
     assert err.count("\n") == 1 and "wanna-build unavailable" in err, err
+
+
+def test_bad_connection_string_is_exit_2_without_the_password(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("DEBPULSE_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("DEBPULSE_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("DEBPULSE_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("")
+    code, _, err = run(["--dsn", "host=127.0.0.1 password=s3cret bogus=1", "--arch", "amd64", "--once"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert 'invalid connection option "bogus"' in err and "s3cret" not in err
