@@ -98,7 +98,7 @@ class QueueSource:
     def _save(self) -> None:
         self.position.save(self.state)
 
-    def _handle(self, path: Path, parse: Callable[[Path, bytes, os.stat_result], list[Event]]) -> bool:
+    def _handle(self, path: Path, parse: Callable[[Path, bytes, os.stat_result], list[Event]], label: str) -> bool:
         """Emit the events of one queue file.  False when it should be
         looked at again later (vanished, or still being written)."""
         try:
@@ -112,7 +112,7 @@ class QueueSource:
             if time.time() - st.st_ctime < self.settle:
                 self._deferred = True
                 return False
-            self.quarantine.keep(data, f"{path.parent.name}-{path.name}", exc.reason)
+            self.quarantine.keep(data, f"{label}-{path.name}", exc.reason)
             return True
         for event in found:
             self.emit(event)
@@ -174,7 +174,7 @@ class QueueSource:
             for path in _arrival_order(self.done / day):
                 if path.name in seen or not _CHANGES.match(path.name):
                     continue
-                if self._handle(path, self._done_events):
+                if self._handle(path, self._done_events, "done"):
                     state["days"][day] = sorted(seen | {path.name})
                     seen.add(path.name)
                     self._save()
@@ -200,6 +200,9 @@ class QueueSource:
         try:
             present = [p for p in _arrival_order(directory) if pattern.match(p.name)]
         except FileNotFoundError:
+            if what not in self.state:
+                self.state[what] = []  # when dak makes it, all of it is new
+                self._save()
             return 0
         if what not in self.state:
             self.state[what] = sorted(p.name for p in present)
@@ -211,7 +214,7 @@ class QueueSource:
         for path in present:
             if path.name in seen:
                 continue
-            if self._handle(path, parse):
+            if self._handle(path, parse, what):
                 seen.add(path.name)
                 self.state[what] = sorted(seen)
                 self._save()
@@ -254,6 +257,10 @@ class QueueSource:
         try:
             st = os.stat(self.removals)
         except FileNotFoundError:
+            if "removals" not in self.state:
+                # No log yet: when dak starts one, all of it is new.
+                self.state["removals"] = {"inode": None, "offset": 0}
+                self._save()
             return 0
         pos = self.state.get("removals")
         if pos is None:
