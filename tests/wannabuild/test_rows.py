@@ -96,3 +96,23 @@ def test_identity_digest_ignores_bytes_versus_str_but_not_values() -> None:
     assert identity_digest(a) != identity_digest(c)
     # NULL is not the empty string
     assert identity_digest((None, "x")) != identity_digest(("", "x"))
+
+
+@pytest.mark.parametrize("result, took, summary", [
+    ("failed", 3725, "hello 2.10-3 failed to build on arm64 (sid) after 1h02m"),
+    ("successful", 45, "hello 2.10-3 built successfully on arm64 (sid) in 45s"),
+    ("successful", None, "hello 2.10-3 built successfully on arm64 (sid)"),
+    ("given-back", 10, "hello 2.10-3 build on arm64 (sid): given-back"),
+])
+def test_build_summaries(result: str, took: int | None, summary: str) -> None:
+    row = (NAIVE, b"hello", b"sid", b"2.10-3", result.encode(), took, None, None, AWARE)
+    body = row_event(BuildResult, "arm64", row, "x", 0).body
+    assert BuildComplete(body).summary() == summary
+
+
+def test_state_update_names_the_package_and_the_people() -> None:
+    body = row_event(Transaction, "amd64", tx_row(package=b"libc++"), "x", 0).body
+    msg = StateUpdate(body)
+    assert msg.packages() == ["libc++"]
+    assert msg.link() == "https://buildd.debian.org/status/package.php?p=libc%2B%2B"
+    assert msg.usernames() == ["buildd", "buildd_amd64-x86-01"]
