@@ -4,7 +4,6 @@ that verifies every message."""
 
 from __future__ import annotations
 
-import json
 import mailbox
 import os
 import shutil
@@ -14,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import GpgKey
 
 from . import dakmail
@@ -221,22 +221,38 @@ def test_once_handles_the_backlog_and_exits(bus, tmp_path: Path, dak_samples: Pa
     assert len(os.listdir(box / "cur")) == 5
 
 
-def test_configuration_errors_are_one_line_and_exit_2(bus, tmp_path: Path) -> None:
-    r = _run(bus)
-    assert r.returncode == 2 and r.stderr.decode().count("\n") == 1 and "nothing to watch" in r.stderr.decode()
+def test_configuration_errors_are_one_line_and_exit_2(tmp_path: Path, capsys, monkeypatch) -> None:
+    from debpulse.adapters.dak.cli import _main
+    from debpulse.emitters.cli import entry
+
+    monkeypatch.setattr(sys, "argv", ["debpulse-dak"])
+    monkeypatch.delenv("DEBPULSE_CONFIG", raising=False)
+    main = entry(_main)
+
+    def err(*argv: str) -> str:
+        assert main(list(argv)) == 2
+        text = capsys.readouterr().err
+        assert text.count("\n") == 1, text
+        return text
+
     conf = tmp_path / "debpulse.toml"
+    conf.write_text("")
+    assert err("--config", str(conf)) == ("debpulse-dak: nothing to watch: give --maildir or --queue-dir "
+                                          "(or [dak] maildir, queue_dir)\n")
     conf.write_text('[dak]\nmaildir = "/srv/mail"\nkeyring = "typo.gpg"\n')
-    r = _run(bus, "--config", str(conf))
-    assert r.returncode == 2
-    assert r.stderr.decode() == f"debpulse-dak: {conf}: [dak] unknown key 'keyring'\n"
+    assert err("--config", str(conf)) == f"debpulse-dak: {conf}: [dak] unknown key 'keyring'\n"
     conf.write_text(f'[dak]\nmaildir = "{tmp_path}"\nsettle = "soon"\n')
-    r = _run(bus, "--config", str(conf))
-    assert r.returncode == 2 and "[dak] settle must be int or float" in r.stderr.decode()
-    r = _run(bus, "--maildir", str(tmp_path), "--keyring", str(tmp_path / "missing.gpg"))
-    assert r.returncode == 2 and r.stderr.decode() == f"debpulse-dak: keyring {tmp_path}/missing.gpg: no such file\n"
-    r = _run(bus, "--help")
-    assert r.returncode == 0 and "|/usr/bin/debpulse-dak mail" in r.stdout.decode()
-    json.dumps(r.stdout.decode())  # plain text
+    assert "[dak] settle must be int or float" in err("--config", str(conf))
+    conf.write_text("")
+    assert err("--config", str(conf), "--maildir", str(tmp_path), "--keyring", str(tmp_path / "missing.gpg")) == (
+        f"debpulse-dak: keyring {tmp_path}/missing.gpg: no such file\n")
+    assert "not a directory" in err("--config", str(conf), "--queue-dir", str(tmp_path / "nowhere"))
+    with pytest.raises(SystemExit) as exit_:  # argparse exits by itself, with 2
+        main(["--bogus"])
+    assert exit_.value.code == 2 and capsys.readouterr().err == (
+        "debpulse-dak: unrecognized arguments: --bogus (see --help)\n")
+    r = subprocess.run([*DAK, "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "|/usr/bin/debpulse-dak mail" in r.stdout and "[dak]" in r.stdout
 
 
 def test_config_file_alone_runs_it(bus, tmp_path: Path, dak_samples: Path) -> None:
