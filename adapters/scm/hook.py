@@ -171,10 +171,20 @@ def _locked(path: Path) -> Iterator[bytes | None]:
 
 
 def pending_files(pending: Path) -> list[Path]:
+    """Saved pushes, oldest first (by modification time: the hook names
+    them by process id, which says nothing of order)."""
+    found = []
     try:
-        return sorted(p for p in pending.iterdir() if not p.name.startswith(".") and p.is_file())
+        for entry in os.scandir(pending):
+            if entry.name.startswith(".") or not entry.is_file():
+                continue
+            try:
+                found.append((entry.stat().st_mtime_ns, entry.name, Path(entry.path)))
+            except FileNotFoundError:  # taken by another job meanwhile
+                continue
     except FileNotFoundError:
         return []
+    return [path for _, _, path in sorted(found)]
 
 
 def drain(source: PushSource, pending: Path, *, retries: int = 3,
@@ -212,7 +222,7 @@ def drain(source: PushSource, pending: Path, *, retries: int = 3,
 def keep_pending(pending: Path, data: bytes) -> Path:
     """Store a push for a later drain (the sync hook could not hand it over)."""
     pending.mkdir(parents=True, exist_ok=True)
-    name = f"{time.time():.9f}.{os.getpid()}"
+    name = f"push.{os.getpid()}.{time.time_ns()}"
     tmp = pending / f".{name}.tmp"
     with open(tmp, "wb") as fh:
         fh.write(data)

@@ -32,26 +32,36 @@ TEMPLATE = """#!/bin/sh
 # Publishes each push on the debpulse bus.  The hook that was here before is
 # kept as {chained} and still runs first, with the same input;
 # its exit status is this hook's.  Publishing happens in the background, so
-# the push never waits for the bus and never fails because of it.
-input=$(cat)
+# the push never waits for the bus and never fails because of it.  Shell
+# builtins where possible: every program started here delays the push.
+input=
+while IFS= read -r line || [ -n "$line" ]; do
+\tinput="$input$line
+"
+done
 status=0
 if [ -x "$0.debpulse-chained" ]; then
-\tprintf '%s\\n' "$input" | "$0.debpulse-chained" "$@"
+\tprintf '%s' "$input" | "$0.debpulse-chained" "$@"
 \tstatus=$?
 fi
-state="${{GIT_DIR:-.}}/debpulse"
+pending="${{GIT_DIR:-.}}/debpulse/pending"
+tmp="$pending/.push.$$"
 saved=
-if mkdir -p "$state/pending" 2>/dev/null && tmp=$(mktemp "$state/pending/.push.XXXXXX" 2>/dev/null) &&
-\tprintf '%s\\n%s\\n' "$input" '{refs_mark}' >"$tmp"; then
+if {{ [ -d "$pending" ] || mkdir -p "$pending" 2>/dev/null; }} &&
+\tprintf '%s%s\\n' "$input" '{refs_mark}' 2>/dev/null >"$tmp"; then
 \t# The refs of this moment go with the push: the background job may run
 \t# after a later push has moved them.  Without the end mark it reads them then.
 \tgit for-each-ref --format='{refs_format}' >>"$tmp" 2>/dev/null && echo '{end_mark}' >>"$tmp"
-\tmv "$tmp" "$state/pending/$(date +%s.%N).$$" && saved=1
+\t# Pushes are taken oldest first by modification time; the name only has to be new.
+\tname="$pending/push.$$"
+\tn=0
+\twhile [ -e "$name" ]; do n=$((n + 1)); name="$pending/push.$$.$n"; done
+\tmv "$tmp" "$name" && saved=1
 fi
 if [ -n "$saved" ]; then
-\tsetsid {command} hook --pending "$state/pending"{args} </dev/null >>"$state/hook.log" 2>&1 &
+\tsetsid {command} hook --pending "$pending"{args} </dev/null >>"$pending/../hook.log" 2>&1 &
 else
-\techo "debpulse-git: cannot write to $state: this push is not published" >&2
+\techo "debpulse-git: cannot write to $pending: this push is not published" >&2
 fi
 exit $status
 """

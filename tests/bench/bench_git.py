@@ -75,7 +75,25 @@ def compare(plain: Pusher, hooked: Pusher, pushes: int, sub=None) -> tuple[list[
                     latency.append(time.perf_counter() - started)
                     break
         wait_drained(hooked.bare)
+        time.sleep(0.05)  # let the background job exit before the next pair
     return without, with_hook, latency
+
+
+def hook_alone(git: Git, pusher: Pusher, rounds: int) -> float:
+    """The installed hook script by itself, as git runs it after a push: what
+    the push waits for (save the push and the refs, start the job)."""
+    rev = git(pusher.work, "rev-parse", "HEAD")
+    parent = git(pusher.work, "rev-parse", "HEAD~1")
+    stdin = f"{parent} {rev} refs/heads/master\n".encode()
+    env = {**git.env, "GIT_DIR": "."}
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        subprocess.run(["hooks/post-receive"], cwd=pusher.bare, input=stdin, env=env, check=True)
+        samples.append(time.perf_counter() - t0)
+        wait_drained(pusher.bare)
+        time.sleep(0.05)
+    return statistics.median(samples)
 
 
 def report(label: str, without: list[float], with_hook: list[float]) -> None:
@@ -117,6 +135,7 @@ def main() -> None:
         report("relay up", without, with_hook)
         print(f"push to subscriber (git.receive in hand): median {ms(statistics.median(latency))}, "
               f"max {ms(max(latency))}")
+        print(f"the installed hook script alone (what the push waits for): {ms(hook_alone(git, hooked, 20))}")
         print(f"the same work in the push's foreground (debpulse-git hook on stdin, relay up): "
               f"{ms(foreground(git, hooked, 10))} per push")
         bus.stop()
