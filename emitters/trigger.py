@@ -501,6 +501,15 @@ class Source(Protocol):
     def ack(self, item: Received | Gap) -> None: ...
 
 
+def check_settings(concurrency: int, debounce: float | None, max_batch: int) -> None:
+    if concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    if debounce is not None and debounce < 0:
+        raise ConfigError("--debounce must not be negative")
+    if max_batch < 1:
+        raise ConfigError("--max-batch must be at least 1")
+
+
 @dataclass
 class Job:
     tickets: list[Ticket]
@@ -519,12 +528,7 @@ class Trigger:
     def __init__(self, source: Source, topics: TopicFilter, argv: Sequence[str], runner: Runner, *,
                  concurrency: int = 1, debounce: float | None = None, max_batch: int = 1000,
                  poll: float = 0.2) -> None:
-        if concurrency < 1:
-            raise ConfigError("--concurrency must be at least 1")
-        if debounce is not None and debounce < 0:
-            raise ConfigError("--debounce must not be negative")
-        if max_batch < 1:
-            raise ConfigError("--max-batch must be at least 1")
+        check_settings(concurrency, debounce, max_batch)
         self.source, self.topics, self.argv, self.runner = source, topics, tuple(argv), runner
         self.concurrency, self.debounce, self.max_batch, self.poll = concurrency, debounce, max_batch, poll
         self.acks = InOrderAcks()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 from .. import cli, metrics, paths
 from ..consumer import open_subscriber
 from ..errors import ConfigError
-from ..trigger import DeadLetters, RetryPolicy, Runner, TopicFilter, Trigger
+from ..trigger import DeadLetters, RetryPolicy, Runner, TopicFilter, Trigger, check_settings
 
 log = logging.getLogger("debpulse.trigger")
 
@@ -92,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return flag if flag is not None else section.get(key, kind, default)
 
     check_command(command)
+    if args.resume is not None and (not re.fullmatch(r"[A-Za-z0-9._-]+", args.resume) or not args.resume.strip(".")):
+        raise ConfigError(f"--resume name {args.resume!r}: use letters, digits, '-', '_' and '.'")
     topics = TopicFilter(args.topic)
     number = (int, float)
     retry = RetryPolicy(
@@ -102,18 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop_timeout=float(pick(args.stop_timeout, "stop_timeout", number, 10.0)),  # type: ignore[arg-type]
     )
     retry.check()
+    concurrency = int(pick(args.concurrency, "concurrency", int, 1))  # type: ignore[arg-type]
+    debounce = _opt_float(pick(args.debounce, "debounce", number, None))
+    max_batch = int(pick(args.max_batch, "max_batch", int, 1000))  # type: ignore[arg-type]
+    check_settings(concurrency, debounce, max_batch)
+    port = pick(args.metrics_port, "metrics_port", int, None)
     state = Path(args.state_dir or paths.state_dir())
     dead = args.dead_letter or state / "trigger" / (args.resume or "default") / "dead-letter"
     runner = Runner(retry, DeadLetters(dead))
     sub = open_subscriber(args, config, topics=topics.subscription(), resume=args.resume, auto_ack=False)
     try:
-        trigger = Trigger(
-            sub, topics, command, runner,
-            concurrency=int(pick(args.concurrency, "concurrency", int, 1)),  # type: ignore[arg-type]
-            debounce=_opt_float(pick(args.debounce, "debounce", number, None)),
-            max_batch=int(pick(args.max_batch, "max_batch", int, 1000)),  # type: ignore[arg-type]
-        )
-        port = pick(args.metrics_port, "metrics_port", int, None)
+        trigger = Trigger(sub, topics, command, runner, concurrency=concurrency, debounce=debounce,
+                          max_batch=max_batch)
         if port is not None:
             metrics.serve(int(port))  # type: ignore[arg-type]
 

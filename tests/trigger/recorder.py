@@ -8,12 +8,16 @@ atomically and only at the very end, so a run stopped half-way leaves nothing.
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 
 def main() -> int:
+    # Like a transactional importer: stopped before its commit it leaves
+    # nothing; once committed it finishes and exits 0.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
     out = Path(sys.argv[1])
     args = sys.argv[2:]
     opts = {args[i]: args[i + 1] for i in range(0, len(args) - 1, 2)}
@@ -39,7 +43,10 @@ def main() -> int:
               "started": started, "ended": time.time()}
     tmp = out / f".{os.getpid()}.tmp"
     tmp.write_text(json.dumps(record))
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     os.rename(tmp, out / f"{time.time_ns()}-{os.getpid()}.json")
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     return 0
 
 
