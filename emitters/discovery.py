@@ -315,8 +315,7 @@ class SrvResolver:
             raise DiscoveryError(f"{what}: unsigned negative answer (no NSEC or NSEC3 proof)")
         for r in denials:
             self._verify(response.authority, r, zone_keys, what)
-        nxdomain = response.rcode() == dns.rcode.NXDOMAIN
-        if not any(_denies(r, qname, rdtype, nxdomain) for r in denials):
+        if not _denies(denials, qname, rdtype, response.rcode() == dns.rcode.NXDOMAIN):
             raise DiscoveryError(f"{what}: the NSEC records do not prove that the records are absent")
 
     def _verify(self, section: list[dns.rrset.RRset], rrset: dns.rrset.RRset,
@@ -357,25 +356,45 @@ class SrvResolver:
         return dnskeys
 
 
-def _denies(proof: dns.rrset.RRset, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType, nxdomain: bool) -> bool:
-    """Does this (already verified) NSEC or NSEC3 RRset prove that `qname`
-    has no `rdtype` records?  Either the name is there without the type, or
-    (NXDOMAIN) the name falls in the gap; NSEC3 compares hashed names."""
-    for rd in proof:
-        here: bool
-        gap: bool
-        if proof.rdtype == dns.rdatatype.NSEC:
-            here, gap = proof.name == qname, _in_gap(proof.name, qname, rd.next)
-        else:
-            owner = proof.name.labels[0].decode().upper()
-            target = dns.dnssec.nsec3_hash(qname, rd.salt, rd.iterations, rd.algorithm)
-            nxt = base64.b32hexencode(rd.next).decode().rstrip("=")
-            here, gap = owner == target, _in_gap(owner, target, nxt)
-        if nxdomain and gap:
+def _denies(proofs: list[dns.rrset.RRset], qname: dns.name.Name, rdtype: dns.rdatatype.RdataType,
+            nxdomain: bool) -> bool:
+    """Do these (already verified) NSEC or NSEC3 RRsets prove that `qname`
+    has no `rdtype` records?  NODATA: a record at the name without the type.
+    NXDOMAIN: the name falls in a gap (NSEC), or the closest encloser matches
+    and the next closer name falls in a gap (NSEC3, RFC 5155 8.4).  The
+    wildcard proof is not checked: our zones hold no wildcards there."""
+    gaps: list[tuple[Any, Any, Any]] = []  # (owner, next, rdata) in one comparable form
+    hashed = any(p.rdtype == dns.rdatatype.NSEC3 for p in proofs)
+    params = None
+    for proof in proofs:
+        for rd in proof:
+            if proof.rdtype == dns.rdatatype.NSEC3:
+                params = (rd.salt, rd.iterations, rd.algorithm)
+                nxt = base64.b32hexencode(rd.next).decode().rstrip("=")
+                gaps.append((proof.name.labels[0].decode().upper(), nxt, rd))
+            elif not hashed:
+                gaps.append((proof.name, rd.next, rd))
+
+    def key(name: dns.name.Name) -> Any:
+        return dns.dnssec.nsec3_hash(name, *params) if hashed and params else name
+
+    def matching(name: dns.name.Name) -> Any:
+        return next((rd for owner, _, rd in gaps if owner == key(name)), None)
+
+    def covered(name: dns.name.Name) -> bool:
+        return any(_in_gap(owner, key(name), nxt) for owner, nxt, _ in gaps)
+
+    if not nxdomain:
+        rd = matching(qname)
+        types = set(Bitmap(rd.windows).to_text().split()) if rd is not None else set()
+        return rd is not None and dns.rdatatype.to_text(rdtype) not in types and "CNAME" not in types
+    if not hashed:
+        return covered(qname)
+    name = qname
+    while len(name) > 1:
+        if matching(name.parent()) is not None and covered(name):
             return True
-        types = set(Bitmap(rd.windows).to_text().split())
-        if not nxdomain and here and dns.rdatatype.to_text(rdtype) not in types and "CNAME" not in types:
-            return True
+        name = name.parent()
     return False
 
 

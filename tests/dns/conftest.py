@@ -28,8 +28,8 @@ import pytest
 
 KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
 KEYMGR = shutil.which("keymgr") or "/usr/sbin/keymgr"
-ZONES = ("update.test", "lookup.test", "refresh.test", "e2e.test", "signed.test")
-SIGNED = {"signed.test"}
+ZONES = ("update.test", "lookup.test", "refresh.test", "e2e.test", "signed.test", "nsec3.test")
+SIGNED = {"signed.test": "fast", "nsec3.test": "hashed"}  # zone -> DNSSEC policy
 
 CONF = """\
 server:
@@ -55,6 +55,11 @@ acl:
 policy:
   - id: fast
     algorithm: ecdsap256sha256
+  - id: hashed
+    algorithm: ecdsap256sha256
+    nsec3: on
+    nsec3-iterations: 1
+    nsec3-salt-length: 8
 template:
   - id: default
     storage: {dir}
@@ -132,7 +137,7 @@ def start_knot(zones: tuple[str, ...] = ZONES) -> Knot:
         (d / f"{zone}.zone").write_text(ZONE.format(zone=zone))
         lines.append(f"  - domain: {zone}\n")
         if zone in SIGNED:
-            lines.append("    dnssec-signing: on\n    dnssec-policy: fast\n")
+            lines.append(f"    dnssec-signing: on\n    dnssec-policy: {SIGNED[zone]}\n")
     port = free_port()
     (d / "knot.conf").write_text(CONF.format(port=port, dir=d, zones="".join(lines)))
     proc = run_knotd(d, port, {z: z in SIGNED for z in zones})

@@ -11,8 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import dns.message
+import dns.query
+import dns.rcode
 import dns.rdatatype
 import dns.rrset
+import dns.update
 import pytest
 
 from debpulse.emitters.announce import Announcement, Announcer
@@ -197,9 +200,37 @@ def test_signed_answers_validate_against_the_zone_key(knot, signed, kind):
     assert result.returncode == 0 and result.stdout.startswith("tcp://relay.example.org:9940 "), result.stderr
 
 
-def test_a_signed_empty_answer_validates(knot):
-    # Nothing announced: the NSEC proof of absence is checked, and it holds.
-    assert resolver(knot.server, knot.anchor("signed.test")).publishers("signed.test") == []
+@pytest.mark.parametrize("zone", ["signed.test", "nsec3.test"])
+def test_signed_empty_answers_and_announcements_validate(knot, zone):
+    check = resolver(knot.server, knot.anchor(zone))
+    # Nothing announced: the NSEC or NSEC3 proof that the name does not exist is checked.
+    assert check.publishers(zone) == []
+    a = announce(knot, zone, "relay.example.org", 9940)
+    try:
+        assert [p.endpoint for p in check.publishers(zone)] == ["tcp://relay.example.org:9940"]
+        # Only a TXT record left at the name: the proof that no SRV exists there.
+        u = dns.update.UpdateMessage(zone, keyring=knot.key)
+        u.delete("_fedmsg._tcp", "SRV")
+        dns.query.tcp(u, "127.0.0.1", port=knot.port, timeout=3)
+        assert knot.records(zone, "TXT") != []
+        assert check.publishers(zone) == []
+    finally:
+        a.withdraw()
+
+
+def test_a_denial_that_proves_nothing_is_refused(knot, tampering_proxy):
+    # The signed NSEC of another name, offered as proof for ours.
+    other = dns.message.make_query("ns.signed.test.", "SRV", want_dnssec=True)
+    stolen = dns.query.udp(other, "127.0.0.1", port=knot.port, timeout=2).authority
+
+    def swap(m: dns.message.Message) -> None:
+        if m.question[0].rdtype == dns.rdatatype.SRV:
+            m.set_rcode(dns.rcode.NOERROR)
+            m.authority = stolen
+
+    proxy = tampering_proxy(swap)
+    with pytest.raises(Exception, match="do not prove that the records are absent"):
+        resolver(proxy.server, knot.anchor("signed.test")).publishers("signed.test")
 
 
 def test_a_tampered_answer_is_refused(knot, signed, tampering_proxy):
