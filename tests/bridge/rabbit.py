@@ -19,7 +19,7 @@ USER = "debpulse"
 PASSWORD = "bridge-test"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -37,9 +37,9 @@ class Broker:
             raise FileNotFoundError("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
         self.script = script
         self.base = Path(tempfile.mkdtemp(prefix="rmq-"))
-        self.port = _free_port()
-        self.epmd_port = _free_port()
-        self.dist_port = _free_port()
+        self.port = free_port()
+        self.epmd_port = free_port()
+        self.dist_port = free_port()
         self.node = f"debpulse{self.port}@localhost"
         self.url = f"amqp://{USER}:{PASSWORD}@127.0.0.1:{self.port}/%2F"
         self.log = self.base / "server.log"

@@ -44,7 +44,9 @@ def git_events(fixtures: Path, work: Path, max_commits: int = 2) -> list[Event]:
 def publish(bus, events: Iterable[Event], name: str = "test") -> None:  # type: ignore[no-untyped-def]
     """Hand events to the test relay, as an adapter's default emitter does."""
     args = argparse.Namespace(relay=bus.relay_socket, state_dir=str(bus.state / "publishers"))
-    client = RelayClient(BusOptions.from_args(args, Config(), name=name))
+    opts = BusOptions.from_args(args, Config(), name=name)
+    opts.relay_timeout = 10.0  # a loaded test machine; a spooled event would fail the test below
+    client = RelayClient(opts)
     try:
         assert client.emit_many(list(events)) == "relay"
     finally:
