@@ -38,7 +38,7 @@ log = logging.getLogger("debpulse.wannabuild")
 
 DEFAULT_CHANNEL = "debpulse_wannabuild"
 # Events handed over at once to an emitter that takes many (the relay client).
-CHUNK = 200
+CHUNK = 100
 # Before year 1 nothing was built: the lower bound of "from the beginning".
 BEGINNING = datetime(1, 1, 1)
 # Connection errors that no retry will cure: say so and stop.
