@@ -209,7 +209,7 @@ class TrustAnchors:
         except (OSError, UnicodeError) as exc:
             raise ConfigError(f"{path}: cannot read trust anchor: {exc}") from None
         try:
-            rrsets = dns.zonefile.read_rrsets(text, default_ttl=3600, relativize=False)
+            rrsets = dns.zonefile.read_rrsets(text, rdclass=None, default_ttl=3600, relativize=False)
         except dns.exception.DNSException as exc:
             raise ConfigError(f"{path}: not DS or DNSKEY records in zone-file form: {exc}") from None
         return cls(rrsets, str(path))

@@ -9,12 +9,16 @@ import sys
 from pathlib import Path
 
 import dns.query
+import dns.rdatatype
 import dns.tsig
 import dns.update
+import dns.zonefile
 import pytest
 
 from debpulse.emitters.announce import Announcement, Announcer, UpdateRefused, read_tsig_key
+from debpulse.emitters.commands.dns import main as dns_main
 from debpulse.emitters.config import Config
+from debpulse.emitters.discovery import PublisherInfo, parse_endpoints, parse_txt
 from debpulse.emitters.errors import ConfigError
 
 DOMAIN = "update.test"
@@ -167,3 +171,34 @@ def test_tsig_key_files_of_knot_and_bind(knot, tmp_path: Path):
 
 def test_refused_is_a_configuration_error():
     assert issubclass(UpdateRefused, ConfigError)
+
+
+def test_zone_prints_lines_for_hand_edited_zones(capsys, tmp_path: Path):
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    argv = ["--config", str(empty), "--domain", "example.org", "--target", "relay.example.org", "--port", "9940",
+            "--name", "relay@ftp-master", "--fingerprint", "AB" * 20]
+    assert dns_main(["zone", *argv]) == 0
+    rrsets = {r.rdtype: r for r in dns.zonefile.read_rrsets(capsys.readouterr().out, rdclass=None, relativize=False)}
+    assert {r.name.to_text() for r in rrsets.values()} == {"_fedmsg._tcp.example.org."}
+    assert rrsets[dns.rdatatype.SRV][0].to_text() == "0 0 9940 relay.example.org."
+    assert parse_txt(rrsets[dns.rdatatype.TXT][0].strings) == {
+        "debpulse": "1", "endpoint": "tcp://relay.example.org:9940", "name": "relay@ftp-master", "fpr": "AB" * 20}
+    assert dns_main(["zone", "--endpoints", *argv]) == 0
+    assert parse_endpoints(capsys.readouterr().out, "out") == [
+        PublisherInfo("tcp://relay.example.org:9940", name="relay@ftp-master", fingerprint="AB" * 20)]
+
+
+def test_usage_errors_are_one_line_and_exit_2(capsys, tmp_path: Path):
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    assert dns_main(["lookup", "--config", str(empty)]) == 2
+    assert dns_main(["announce", "--config", str(empty), "--server", "127.0.0.1"]) == 2
+    assert dns_main(["lookup", "example.org", "--config", str(empty), "--nameserver", "127.0.0.1:x"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3
+    assert "nothing to look up" in err[0] and "--domain (or [dns.announce] domain) is required" in err[1]
+    assert "port must be a number" in err[2]
+    with pytest.raises(SystemExit) as exit_:
+        dns_main(["announce", "--help"])
+    assert exit_.value.code == 0 and "debpulse-dns announce --domain example.org" in capsys.readouterr().out

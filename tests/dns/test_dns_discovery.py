@@ -281,6 +281,14 @@ def test_an_anchor_of_another_key_is_refused(knot, signed, tmp_path: Path):
         resolver(knot.server, wrong).publishers("signed.test")
 
 
+def test_anchor_lines_as_bind_writes_them(knot, signed, tmp_path: Path):
+    # dnssec-dsfromkey writes "owner IN DS ...", keymgr "owner DS ...", with comments around
+    ds = knot.anchor("signed.test").read_text().splitlines()[0].split(None, 1)
+    anchor = tmp_path / "bind.ds"
+    anchor.write_text(f"; from dnssec-dsfromkey\n{ds[0]} 3600 IN {ds[1]}\n")
+    assert len(resolver(knot.server, anchor).publishers("signed.test")) == 1
+
+
 def test_trust_anchor_file_errors_are_configuration_errors(tmp_path: Path):
     bad = tmp_path / "anchor"
     bad.write_text("signed.test. A 192.0.2.1\n")
