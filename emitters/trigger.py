@@ -427,8 +427,11 @@ class Runner:
             outcome.attempts.append(attempt)
             if attempt.ok:
                 metrics.inc("debpulse_trigger_runs_total", help="command runs, by result", result="ok")
-                log.info("ran %s for %s (%d message%s): ok in %.2f s", inv.argv[0], inv.label, inv.count,
-                         "" if inv.count == 1 else "s", attempt.seconds)
+                log.info("ran %s for %s (%d message%s): ok in %.2f s: %s", inv.argv[0], inv.label, inv.count,
+                         "" if inv.count == 1 else "s", attempt.seconds, _last_line(attempt.output))
+                if log.isEnabledFor(logging.DEBUG):
+                    for line in attempt.output.decode("utf-8", "replace").splitlines():
+                        log.debug("%s: %s", inv.label, line)
                 return outcome
             metrics.inc("debpulse_trigger_runs_total", help="command runs, by result", result="failed")
             log.warning("ran %s for %s: %s (attempt %d of %d): %s", inv.argv[0], inv.label, attempt.status, n,

@@ -29,10 +29,10 @@ command line and never reaches a shell.
 examples:
   # re-import Sources once a minute at most, for the suites that got uploads
   debpulse-trigger --topic dak.package.accept --debounce 60 --resume udd-sources \\
-      -- /usr/lib/debpulse/examples/udd-import-sources
+      -- /usr/local/lib/debpulse/udd-import-sources
   # refresh a package's tracker data whenever one of its bugs changes
   debpulse-trigger --topic 'debbugs.bug.#' --concurrency 4 --resume tracker-bugs \\
-      -- /usr/lib/debpulse/examples/tracker-refresh-bugs
+      -- /usr/local/lib/debpulse/tracker-refresh-bugs
 """
 
 TRIGGER_KEYS = {"debounce", "max_batch", "concurrency", "attempts", "backoff", "max_backoff", "timeout",

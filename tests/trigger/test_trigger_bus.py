@@ -210,4 +210,4 @@ def test_real_process_errors_and_help(tmp_path: Path) -> None:
                        env=env, timeout=30)
     assert r.returncode == 2 and r.stderr.strip().endswith("not found in PATH") and "Traceback" not in r.stderr
     r = subprocess.run([*cmd, "--help"], capture_output=True, text=True, env=env, timeout=30)
-    assert r.returncode == 0 and "examples:" in r.stdout and "-- /usr/lib/debpulse/examples" in r.stdout
+    assert r.returncode == 0 and "examples:" in r.stdout and "-- /usr/local/lib/debpulse/udd-import-sources" in r.stdout
