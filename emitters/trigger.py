@@ -160,15 +160,15 @@ def _word_list(values: Iterable[str]) -> str:
     """Distinct values in first-seen order, space-separated.  A value holding
     whitespace would split wrongly in `for p in $DEBPULSE_PACKAGES`: it is
     left out (it is still on stdin)."""
-    out: list[str] = []
+    out: dict[str, None] = {}
     size = 0
     for v in values:
         v = clean(v)
-        if not v or any(c.isspace() for c in v) or v in out:
+        if not v or v in out or any(c.isspace() for c in v):
             continue
         if size + len(v) + 1 > MAX_LIST:
             break
-        out.append(v)
+        out[v] = None
         size += len(v) + 1
     return " ".join(out)
 
