@@ -59,7 +59,9 @@ if {{ [ -d "$pending" ] || mkdir -p "$pending" 2>/dev/null; }} &&
 \tmv "$tmp" "$name" && saved=1
 fi
 if [ -n "$saved" ]; then
-\tsetsid {command} hook --pending "$pending"{args} </dev/null >>"$pending/../hook.log" 2>&1 &
+\tlog="$pending/../hook.log"
+\t{{ : >>"$log"; }} 2>/dev/null || log=/dev/null  # another member's log in a shared repository
+\tsetsid {command} hook --pending "$pending"{args} </dev/null >>"$log" 2>&1 &
 else
 \techo "debpulse-git: cannot write to $pending: this push is not published" >&2
 fi
@@ -83,6 +85,36 @@ def hooks_dir(repo: Path) -> Path:
     if out.returncode != 0:
         raise InstallError(f"{repo}: not a git repository")
     return Path(out.stdout.strip())
+
+
+def _git(repo: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise InstallError(f"cannot run git: {exc}") from None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def prepare_state(repo: Path) -> Path:
+    """Create <git dir>/debpulse/pending ahead of the first push.  In a
+    repository shared by a group (core.sharedRepository), every member's
+    push must be able to add to it, so it is group-writable and setgid."""
+    git_dir = _git(repo, "rev-parse", "--absolute-git-dir")
+    if git_dir is None:
+        raise InstallError(f"{repo}: not a git repository")
+    state = Path(git_dir) / "debpulse"
+    (state / "pending").mkdir(parents=True, exist_ok=True)
+    shared = (_git(repo, "config", "--get", "core.sharedRepository") or "").lower()
+    mode = {"group": 0o2775, "true": 0o2775, "1": 0o2775,
+            "all": 0o2777, "world": 0o2777, "everybody": 0o2777, "2": 0o2777}.get(shared)
+    if mode is None and shared.startswith("0"):  # an octal file mode such as 0660
+        mode = 0o2777 if int(shared, 8) & 0o006 else 0o2775
+    if mode is not None:
+        group = os.stat(git_dir).st_gid
+        for d in (state, state / "pending"):
+            os.chown(d, -1, group)
+            d.chmod(mode)
+    return state
 
 
 def default_command() -> list[str]:
@@ -131,6 +163,7 @@ def install(repo: Path, text: str) -> str:
     "unchanged")."""
     hooks = hooks_dir(repo)
     hooks.mkdir(parents=True, exist_ok=True)
+    prepare_state(repo)
     hook, chained = hooks / HOOK, hooks / CHAINED
     if is_ours(hook):
         if hook.read_text() == text:

@@ -90,3 +90,17 @@ def test_conflict_and_not_a_repository(git: Git, tmp_path: Path) -> None:
         install(bare, "#!/bin/sh\n# debpulse-git post-receive hook\n")
     bad = debpulse_git("install", str(tmp_path / "nowhere"))
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "not a git repository" in bad.stderr
+
+
+def test_flags_are_baked_into_the_hook_and_shared_repositories_get_a_group_directory(
+        git: Git, tmp_path: Path) -> None:
+    bare = tmp_path / "shared.git"
+    git(tmp_path, "init", "-q", "--bare", "--shared=group", str(bare))
+    done = debpulse_git("install", "--web-url", "https://salsa.debian.org/{repo}", "--max-commits", "5",
+                        "--repo-root", str(tmp_path), "--relay", "ipc:///run/debpulse/relay.sock", str(bare))
+    assert done.returncode == 0, done.stderr
+    text = (bare / "hooks" / HOOK).read_text()
+    assert "--web-url 'https://salsa.debian.org/{repo}' --max-commits 5" in text
+    assert f"--repo-root {tmp_path}" in text and "--relay ipc:///run/debpulse/relay.sock" in text
+    pending = bare / "debpulse" / "pending"
+    assert pending.is_dir() and pending.stat().st_mode & 0o7777 == 0o2775
