@@ -50,15 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-commits", type=int, metavar="N",
                         help="describe at most N commits of one ref update (default 100)")
 
-    h = subs.add_parser("hook", help="publish a push (post-receive stdin, or --pending)",
-                        description="Read '<old> <new> <ref>' lines on stdin, or drain --pending, and publish.")
+    def sub(name: str, brief: str, description: str, example: str) -> argparse.ArgumentParser:
+        return subs.add_parser(name, help=brief, description=description, epilog=f"example:\n  {example}",
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    h = sub("hook", "publish a push (post-receive stdin, or --pending)",
+            "Read '<old> <new> <ref>' lines on stdin, or drain --pending, and publish.",
+            "printf '%s %s refs/heads/master\\n' OLD NEW | debpulse-git hook --git-dir /srv/git/hello.git")
     h.add_argument("--git-dir", metavar="DIR", help="the repository (default $GIT_DIR, else the current directory)")
     h.add_argument("--pending", metavar="DIR", type=Path, help="publish the pushes the installed hook saved in DIR")
     shared(h)
     cli.add_common(h, publish=True)
 
-    i = subs.add_parser("install", help="install the post-receive hook",
-                        description="Install the hook; an existing post-receive hook is chained, not replaced.")
+    i = sub("install", "install the post-receive hook",
+            "Install the hook; an existing post-receive hook is chained, not replaced.",
+            "debpulse-git install --web-url 'https://salsa.debian.org/{repo}' --repo-root /srv/git "
+            "/srv/git/debian/hello.git")
     i.add_argument("repos", nargs="+", metavar="REPO", type=Path)
     shared(i)
     i.add_argument("--hook-config", metavar="FILE", help="--config for the installed hook")
@@ -67,12 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--environment", choices=("dev", "stg", "production"), help="topic environment for the hook")
     i.add_argument("-v", "--verbose", action="count", default=0)
 
-    u = subs.add_parser("uninstall", help="remove the hook and restore the previous one")
+    u = sub("uninstall", "remove the hook and restore the previous one",
+            "Remove the hook; a hook it chained is put back.", "debpulse-git uninstall /srv/git/debian/hello.git")
     u.add_argument("repos", nargs="+", metavar="REPO", type=Path)
     u.add_argument("-v", "--verbose", action="count", default=0)
 
-    w = subs.add_parser("webhook", help="receive GitLab Push Hook and Tag Push Hook events",
-                        description="HTTP receiver for GitLab push events (Salsa).")
+    w = sub("webhook", "receive GitLab Push Hook and Tag Push Hook events",
+            "HTTP receiver for GitLab push events (Salsa).",
+            "debpulse-git webhook --listen 127.0.0.1:9945 --token-file /etc/debpulse/gitlab-token")
     w.add_argument("--listen", metavar="HOST:PORT", help=f"address to listen on (default {DEFAULT_LISTEN})")
     w.add_argument("--token-file", metavar="FILE", help="file holding the secret token GitLab sends")
     w.add_argument("--max-body", type=int, metavar="BYTES", help="largest accepted body (default 2 MiB)")
