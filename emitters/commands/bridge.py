@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import cli, metrics, systemd
-from ..bridge import AmqpPublisher, Ticket, connection_parameters, to_amqp
+from ..bridge import AmqpPublisher, Backoff, Ticket, connection_parameters, to_amqp
 from ..config import Config, Section
 from ..consumer import open_subscriber
 from ..errors import ConfigError
@@ -24,7 +24,7 @@ log = logging.getLogger("debpulse-bridge")
 
 DEFAULT_URL = "amqp://guest:guest@localhost:5672/%2F"
 BRIDGE_KEYS = {"url", "exchange", "username", "password", "password_file", "tls", "topics", "resume",
-               "window", "priority", "heartbeat", "metrics_port"}
+               "window", "priority", "heartbeat", "metrics_port", "reconnect_max"}
 TLS_KEYS = {"ca", "cert", "key", "server_hostname"}
 
 EPILOG = """\
@@ -81,7 +81,10 @@ def _options(args: argparse.Namespace, config: Config) -> tuple[AmqpPublisher, S
     except (ValueError, OSError) as exc:
         raise ConfigError(f"{section.where}: [bridge]: {exc}") from None
     exchange = args.exchange or section.get("exchange", str, "amq.topic")
-    return AmqpPublisher(params, exchange), section
+    most = float(section.get("reconnect_max", (int, float), 30))
+    if most <= 0:
+        raise ConfigError(f"{section.where}: [bridge] reconnect_max must be positive")
+    return AmqpPublisher(params, exchange, backoff=Backoff(first=min(0.5, most), most=most)), section
 
 
 @cli.entry
