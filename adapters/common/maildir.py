@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import inotify_simple
+
 from debpulse.emitters import metrics
 from debpulse.emitters.cli import EX_TEMPFAIL
 from debpulse.emitters.errors import EmitError, InputError
