@@ -97,6 +97,14 @@ def _max_commits(args: argparse.Namespace, git: Section) -> int:
     return n
 
 
+def check_web_url(template: str | None, where: str) -> None:
+    if template:
+        try:
+            template.format(repo="debian/hello")
+        except (KeyError, IndexError, ValueError):
+            raise ConfigError(f"{where}: web_url may only use {{repo}}, not {template!r}") from None
+
+
 def git_section(config: Config) -> Section:
     git = config.section("git")
     git.check_keys(GIT_KEYS)
@@ -140,10 +148,12 @@ def _hook(args: argparse.Namespace) -> int:
     git = git_section(config)
     git_dir = Path(args.git_dir or os.environ.get("GIT_DIR") or ".").absolute()
     root = args.repo_root or git.get("repo_root", str, None)
+    web_url = args.web_url or git.get("web_url", str, None)
+    check_web_url(web_url, "--web-url" if args.web_url else git.where)
     settings = HookSettings(
         git_dir=git_dir,
         repo=repo_name(git_dir, Path(root) if root else None),
-        web_url=args.web_url or git.get("web_url", str, None),
+        web_url=web_url,
         max_commits=_max_commits(args, git),
     )
     emitter = open_emitter(args, config, name="git")
@@ -185,6 +195,7 @@ def install(args: argparse.Namespace) -> int:
     from .install import default_command, hook_text
     from .install import install as install_hook
 
+    check_web_url(args.web_url, "--web-url")
     text = hook_text(default_command(), _hook_args(args))
     for repo in args.repos:
         print(f"{repo}: {install_hook(repo, text)}")

@@ -125,12 +125,12 @@ class PushSource:
         return push.events(self.context(), facts, origin=f"{self.settings.repo}:{name}")
 
     def handle(self, data: bytes, name: str, position: Position | None = None) -> int:
-        """Emit the events of one push; returns how many were handed over.
+        """Emit the events of one push; returns how many there were."""
+        return self.deliver(self.events(data, name), name, position)
 
-        With a position, events already handed over (by an earlier, failed
-        attempt) are skipped and progress is stored after each emit.
-        """
-        evs = self.events(data, name)
+    def deliver(self, evs: list[Event], name: str, position: Position | None = None) -> int:
+        """Hand `evs` over.  With a position, events already handed over (by
+        an earlier, failed attempt) are skipped and progress is stored."""
         done = position.load(0) if position else 0
         emit_many = getattr(self.emitter, "emit_many", None)
         if emit_many is not None:  # the relay client: the whole push in one round trip
@@ -199,24 +199,33 @@ def drain(source: PushSource, pending: Path, *, retries: int = 3,
             if data is None:
                 continue
             position = Position(path.with_name(f".{path.name}.pos"))
-            for attempt in range(retries + 1):
-                try:
-                    source.handle(data, path.name, position)
-                    break
-                except EmitError as exc:
-                    if attempt == retries:
-                        log.error("bus unavailable, %d push(es) kept in %s: %s", len(files) - i, pending, exc)
-                        return done, len(files) - i
-                    sleep(0.5 * 2**attempt)
-                except (GitError, InputError) as exc:
-                    reason = getattr(exc, "reason", str(exc))
-                    source.quarantine.move(path, reason)
-                    position.path.unlink(missing_ok=True)
-                    break
+            try:
+                evs = source.events(data, path.name)
+            except (GitError, InputError) as exc:  # a broken repository or saved push: set it aside
+                source.quarantine.move(path, getattr(exc, "reason", str(exc)))
+            else:
+                error = _deliver(source, evs, path.name, position, retries, sleep)
+                if error is not None:
+                    log.error("bus unavailable, %d push(es) kept in %s: %s", len(files) - i, pending, error)
+                    return done, len(files) - i
             path.unlink(missing_ok=True)
             position.path.unlink(missing_ok=True)
             done += 1
     return done, 0
+
+
+def _deliver(source: PushSource, evs: list[Event], name: str, position: Position, retries: int,
+             sleep: Callable[[float], None]) -> EmitError | None:
+    """Deliver with a few retries and backoff; the last error if all failed."""
+    for attempt in range(retries + 1):
+        try:
+            source.deliver(evs, name, position)
+            return None
+        except EmitError as exc:
+            if attempt == retries:
+                return exc
+            sleep(0.5 * 2**attempt)
+    return None
 
 
 def keep_pending(pending: Path, data: bytes) -> Path:
