@@ -22,6 +22,13 @@ def is_zero(oid: str) -> bool:
     return not oid.strip("0")
 
 
+def check_oid(value: object, what: str) -> str:
+    """`value` if it is an object id (of a payload, say), else InputError."""
+    if not isinstance(value, str) or not _OID.match(value.encode()):
+        raise InputError(f"{what} is not an object id: {str(value)[:80]!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class RefUpdate:
     old: str

@@ -32,7 +32,7 @@ from debpulse.emitters.errors import EmitError, InputError
 from debpulse.emitters.event import Event
 
 from . import push
-from .refs import RefUpdate, parse_line
+from .refs import RefUpdate, check_oid, parse_line
 
 log = logging.getLogger("debpulse.git.webhook")
 
@@ -75,8 +75,7 @@ def _commit(c: Any, n: int) -> dict[str, Any]:
         for path in c.get(key) or []:
             if isinstance(path, str):
                 files[path] = {"additions": None, "deletions": None, "lines": None}
-    rev = _field(c, "id", str, where)
-    parse_line(f"{rev} {rev} refs/x".encode())  # the same id check as hook input
+    rev = check_oid(c.get("id"), f"{where}.id")
     return {
         "name": str(author.get("name") or ""),
         "email": str(author.get("email") or ""),
@@ -104,7 +103,7 @@ def gitlab_events(payload: Any, *, max_commits: int = push.DEFAULT_MAX_COMMITS, 
     if kind == "tag_push" or u.kind == "tag":
         if not u.created:
             return [push.ref_changed(ctx, u, commits=0, detailed=0, dropped=None, origin=origin)]
-        target = payload.get("checkout_sha") if isinstance(payload.get("checkout_sha"), str) else u.new
+        target = check_oid(payload.get("checkout_sha") or u.new, "payload: checkout_sha")
         message = payload.get("message") if isinstance(payload.get("message"), str) else None
         # An annotated tag's ref names the tag object, not the commit it tags.
         annotated = target != u.new
@@ -186,11 +185,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(400, exc.reason)
         try:
             with srv.emit_lock:
-                for ev in events:
-                    srv.emitter.emit(ev)
+                emit_many = getattr(srv.emitter, "emit_many", None)
+                if emit_many is not None:  # the relay client: one round trip per push
+                    emit_many(events)
+                else:
+                    for ev in events:
+                        srv.emitter.emit(ev)
         except EmitError as exc:
             log.error("webhook push not handed over: %s", exc)
             return self._answer(503, "bus unavailable, try again")
+        except Exception as exc:  # a bug of ours (SchemaError, ...): say so, keep serving
+            log.error("webhook push %s failed: %s: %s", name, type(exc).__name__, exc)
+            return self._answer(500, "internal error")
         metrics.inc("debpulse_git_events_total", len(events), topic="webhook", help="git events handed over")
         return self._answer(200, f"{len(events)} events")
 

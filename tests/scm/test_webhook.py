@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import free_port
+from testbus import free_port
 
 from debpulse.adapters.scm import push
 from debpulse.adapters.scm.commits import Repository, gather
@@ -126,6 +126,8 @@ def test_tag_push_annotated_and_lightweight() -> None:
     ({**push_payload(), "after": "HEAD"}, "object id"),
     ({**push_payload(), "commits": [{"id": C}]}, "author"),
     ({**push_payload(), "commits": "many"}, "not a list"),
+    ({**push_payload(), "commits": [{**push_payload()["commits"][0], "id": "HEAD~1"}]}, "commits[0].id"),
+    (tag_payload(TAG, "v1.0", "release"), "checkout_sha"),
 ])
 def test_bad_payloads(payload: Any, reason: str) -> None:
     with pytest.raises(InputError) as exc:
