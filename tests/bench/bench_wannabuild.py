@@ -17,7 +17,6 @@ Needs root (PostgreSQL runs as user postgres) and the shared sample data
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import random
 import statistics
@@ -29,8 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(os.environ.get("DEBPULSE_FIXTURES") or ROOT.parent / "shared" / "fixtures")
-sys.path.insert(0, str(ROOT / "tests" / "wannabuild"))
+sys.path[:0] = [str(ROOT / "tests" / "wannabuild"), str(ROOT / "tests")]
 
+from testbus import Bus, drop_gpg_key, make_gpg_key  # noqa: E402  (the test suite's relay and key helpers)
 from wannabuild_cluster import WannaBuild, WannaBuildCluster  # noqa: E402
 
 from debpulse.adapters.wannabuild.trigger_sql import install_sql  # noqa: E402
@@ -38,18 +38,6 @@ from debpulse.adapters.wannabuild.trigger_sql import install_sql  # noqa: E402
 TOPIC = "org.debian.dev.wannabuild."
 
 
-def _test_helpers():  # noqa: ANN202
-    """The test suite's relay and key helpers (tests/conftest.py), loaded by path."""
-    spec = importlib.util.spec_from_file_location("debpulse_test_helpers", ROOT / "tests" / "conftest.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _test_helpers()
-Bus, make_gpg_key, drop_gpg_key = helpers.Bus, helpers.make_gpg_key, helpers.drop_gpg_key
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -57,7 +45,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def adapter(cluster: WannaBuildCluster, bus: helpers.Bus, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+def adapter(cluster: WannaBuildCluster, bus: Bus, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     args = ["debpulse-wanna-build", "--dsn", cluster.dsn(), "--arch", "amd64", "--arch", "arm64", *extra]
     with open(log, "ab") as fh:
         return subprocess.Popen(args, env={**os.environ, **bus.env}, stdout=fh, stderr=fh)
@@ -68,13 +56,24 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(30)
 
 
-def latencies(cluster: WannaBuildCluster, bus: helpers.Bus, log: Path, n: int, interval: float, pause: float,
+def latencies(cluster: WannaBuildCluster, bus: Bus, log: Path, n: int, interval: float, pause: float,
               tag: str) -> list[float]:
     sub = bus.subscriber(TOPIC)
+    marks = Path(bus.env["DEBPULSE_STATE_DIR"]) / "wannabuild" / "marks"
+    for old in marks.glob("*.json"):
+        old.unlink()  # a fresh start at "now" for each run
+    start_after = time.monotonic() + 0.5  # and let the subscriber join
     proc = adapter(cluster, bus, log, "--interval", str(interval), "--start", "now")
     writer = WannaBuild(cluster.connect("wb-buildd"))
     try:
-        time.sleep(1.5)  # connected and LISTENing
+        # Marks are stored at the first poll, after LISTEN: from then on
+        # every new transaction is published.
+        marks = Path(bus.env["DEBPULSE_STATE_DIR"]) / "wannabuild" / "marks"
+        deadline = time.monotonic() + 30
+        while len(list(marks.glob("*.transactions.json"))) < 2 or time.monotonic() < start_after:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"adapter did not start; see {log}")
+            time.sleep(0.01)
         out = []
         for i in range(n):
             writer.change("amd64", f"{tag}{i}", "1.0-1", "--take", "Building", commit=False)
@@ -92,7 +91,7 @@ def latencies(cluster: WannaBuildCluster, bus: helpers.Bus, log: Path, n: int, i
         sub.close()
 
 
-def catch_up(cluster: WannaBuildCluster, bus: helpers.Bus, log: Path, rows: int, state: Path) -> tuple[float, float]:
+def catch_up(cluster: WannaBuildCluster, bus: Bus, log: Path, rows: int, state: Path) -> tuple[float, float]:
     # Written while no adapter runs: wanna-build's pace compressed, one
     # timestamp every 20 ms, older than the lookback so none is "hot".
     with cluster.connect("wbadm") as c:

@@ -93,6 +93,15 @@ class RunningSource:
         except BaseException as exc:  # surfaced by stop()
             self.error = exc
 
+    def ready(self, timeout: float = 10.0) -> RunningSource:
+        """Wait for the first poll (every stream has its mark): with start
+        "now", only rows of transactions begun after it are published."""
+        deadline = time.monotonic() + timeout
+        while len(self.source.marks) < len(self.source.streams):
+            assert time.monotonic() < deadline and self.thread.is_alive(), "source did not poll"
+            time.sleep(0.01)
+        return self
+
     def stop(self) -> None:
         self.source.stop.set()
         self.thread.join(15)

@@ -53,8 +53,7 @@ def test_transitions_come_out_with_old_and_new_states(wb, writer: WannaBuild, ma
     if trigger:
         install_trigger(wb)
     # With the trigger, the interval is far longer than the test: only NOTIFY can wake the source.
-    make_source(recorder, interval=60 if trigger else 0.2, start="now")
-    time.sleep(0.3)
+    make_source(recorder, interval=60 if trigger else 0.2, start="now").ready()
     w = writer
     # amd64: a normal build, then a binNMU of it.
     w.change("amd64", "hello", "2.10-3", "--merge-v3: needs-build", "Needs-Build")
@@ -203,8 +202,7 @@ def test_server_restart_in_the_middle_of_a_stream(wb, make_source, recorder) -> 
 
 def test_adapter_restart_resumes_from_stored_marks(wb, writer: WannaBuild, make_source, recorder, tmp_path) -> None:
     writer.log("amd64", "before-start", "Needs-Build")   # older than the first start ("now")
-    first = make_source(recorder, start="now")
-    time.sleep(0.5)
+    first = make_source(recorder, start="now").ready()
     for i in range(5):
         writer.log("amd64", f"first{i}", "Building")
     assert len(settle(recorder, 5)) == 5
@@ -259,8 +257,7 @@ def test_bad_rows_are_quarantined_once_and_the_stream_goes_on(wb, writer: WannaB
 
 
 def test_notify_wakes_the_source_at_once(wb, writer: WannaBuild, make_source, recorder) -> None:
-    make_source(recorder, interval=60, start="now")
-    time.sleep(0.5)
+    make_source(recorder, interval=60, start="now").ready()
     writer.change("amd64", "quiet", "1.0-1", "--take", "Building")
     time.sleep(1.0)
     assert recorder.events == []  # no trigger: nothing before the interval
@@ -297,8 +294,7 @@ def test_unknown_role_is_one_clear_error(wb, make_source, recorder) -> None:
 
 def test_notifications_do_not_postpone_the_full_poll(wb, writer: WannaBuild, make_source, recorder) -> None:
     install_trigger(wb)
-    make_source(recorder, interval=1.0, start="now")
-    time.sleep(0.5)
+    make_source(recorder, interval=1.0, start="now").ready()
     with wb.connect(autocommit=True) as c:
         # A row that sends no notification.
         c.execute("BEGIN")
