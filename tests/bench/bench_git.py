@@ -28,8 +28,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/: the relay and key fixtures as plain classes
 
-from conftest import Bus, drop_gpg_key, make_gpg_key  # noqa: E402
 from scm.conftest import Git, wait_drained  # noqa: E402
+from testbus import Bus, drop_gpg_key, make_gpg_key  # noqa: E402
 
 from debpulse.adapters.scm.install import default_command, hook_text, install  # noqa: E402
 
