@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-
-from debpulse.adapters.scm.install import default_command, hook_text, install
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Jane Maintainer",
@@ -95,13 +93,3 @@ def wait_drained(bare: Path, timeout: float = 20.0) -> None:
     log = bare / "debpulse" / "hook.log"
     raise AssertionError(f"pushes still pending: {os.listdir(pending)}; "
                          f"log: {log.read_text() if log.exists() else '(none)'}")
-
-
-@pytest.fixture
-def hooked(git: Git, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    """A bare repository with the debpulse hook installed, and a clone of it."""
-    bare = git.bare(tmp_path / "hello.git")
-    install(bare, hook_text(default_command(), ["--web-url", "https://salsa.example.org/{repo}"]))
-    work = git.clone(bare, tmp_path / "work")
-    yield bare, work
-    wait_drained(bare)
