@@ -195,6 +195,7 @@ class AmqpPublisher:
         self._unsent: deque[Ticket] = deque()       # in order, not yet on the current channel
         self._outstanding: dict[int, Ticket] = {}    # delivery tag -> ticket, on the current channel
         self._tag = 0
+        self._send_scheduled = False
         self._connection: Any = None
         self._channel: Any = None
         self._stopping = False
@@ -203,17 +204,25 @@ class AmqpPublisher:
 
     # -- the caller's side -----------------------------------------------------
 
-    def publish(self, message: AmqpMessage) -> Ticket:
+    def publish(self, message: AmqpMessage, *, flush: bool = True) -> Ticket:
+        """Queue `message`; with flush=False it waits for the next `flush`
+        (a burst then costs one wake-up of the I/O thread, not one each)."""
         ticket = Ticket(message)
         with self._cond:
             self._unsent.append(ticket)
+        if flush:
+            self.flush()
+        return ticket
+
+    def flush(self) -> None:
+        with self._cond:
             connection = self._connection
-        if connection is not None:
+            wake, self._send_scheduled = not self._send_scheduled and bool(self._unsent), True
+        if connection is not None and wake:
             try:
                 connection.ioloop.add_callback_threadsafe(self._send)
             except Exception:  # the loop is closing; the reconnection sends it
                 pass
-        return ticket
 
     def wait(self, ticket: Ticket, timeout: float | None = None) -> bool:
         """True once `ticket` is confirmed; False after `timeout` seconds."""
@@ -300,6 +309,8 @@ class AmqpPublisher:
     def _send(self) -> None:
         import pika
 
+        with self._cond:
+            self._send_scheduled = False
         channel = self._channel
         if channel is None or not channel.is_open:
             return

@@ -32,7 +32,12 @@ class Parser(argparse.ArgumentParser):
         self.exit(EX_USAGE, f"{self.prog}: {message} (see --help)\n")
 
 
+_prog: str | None = None
+
+
 def parser(prog: str, description: str, epilog: str = "") -> Parser:
+    global _prog
+    _prog = prog  # errors name the command, also when run as `python -m ...`
     return Parser(
         prog=prog,
         description=description,
@@ -101,7 +106,6 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
 
 
 def _guarded(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None) -> int:
-    prog = Path(sys.argv[0]).name
     # Sequoia builds a long backtrace for every error when this is set, which
     # makes rejecting a bad signature slow.
     os.environ.pop("RUST_BACKTRACE", None)
@@ -109,12 +113,12 @@ def _guarded(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
         signal.signal(signal.SIGTERM, _terminate)
     try:
         return main(argv)
-    except ConfigError as exc:
+    except (ConfigError, DebpulseError) as exc:
+        prog = _prog or Path(sys.argv[0]).name
         print(f"{prog}: {exc}", file=sys.stderr)
-        return EX_USAGE
-    except DebpulseError as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
-        return 1
+        return EX_USAGE if isinstance(exc, ConfigError) else 1
+    except Terminated:
+        return 0  # systemd's stop: a clean exit, not a failure
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -126,7 +130,11 @@ def _guarded(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
         return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, unwinding like Ctrl-C so that finally blocks run."""
+
+
 def _terminate(signum: int, frame: object) -> None:
     # SIGTERM unwinds like Ctrl-C so that finally blocks close sockets and
     # databases cleanly (systemd stops services with SIGTERM).
-    raise KeyboardInterrupt
+    raise Terminated

@@ -7,7 +7,7 @@ and a threaded HTTP server for /metrics.
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 _lock = threading.Lock()
 _values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
@@ -54,24 +54,27 @@ def _escape(s: str) -> str:
     return s.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        if self.path.split("?")[0] != "/metrics":
-            self.send_error(404)
-            return
-        body = render().encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def serve(port: int, host: str = "127.0.0.1") -> Any:
+    """Serve /metrics in a daemon thread; returns the server (for its port).
+    http.server is imported here: short-lived processes (the git hook) never
+    pay for it."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    def log_message(self, *args: object) -> None:
-        pass
+    class _Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            if self.path.split("?")[0] != "/metrics":
+                self.send_error(404)
+                return
+            body = render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
+        def log_message(self, *args: object) -> None:
+            pass
 
-def serve(port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """Serve /metrics in a daemon thread; returns the server (for its port)."""
     server = ThreadingHTTPServer((host, port), _Handler)
     threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()
     return server

@@ -30,7 +30,7 @@ class BusOptions:
     signing_key: str | None = None      # fingerprint in gnupg_home, or a key file
     gnupg_home: str | None = None
     backend: str = "sequoia"            # "sequoia" (in-process) or "gnupg"
-    scope: str = "envelope"             # "envelope" or "fedmsg" (msg only)
+    scope: str = "envelope"             # "envelope", "fedmsg" (msg only) or "none" (unsigned)
     state_dir: Path = Path()
     relay_timeout: float = 1.0
     high_water_mark: int = 100_000
@@ -80,11 +80,11 @@ class BusOptions:
             raise ConfigError(f"{where}: [bus] environment must be one of {', '.join(ENVIRONMENTS)}")
         if self.backend not in ("sequoia", "gnupg"):
             raise ConfigError(f"{where}: [bus] backend must be 'sequoia' or 'gnupg', not {self.backend!r}")
-        if self.scope not in ("envelope", "fedmsg"):
-            raise ConfigError(f"{where}: [bus] scope must be 'envelope' or 'fedmsg', not {self.scope!r}")
+        if self.scope not in ("envelope", "fedmsg", "none"):
+            raise ConfigError(f"{where}: [bus] scope must be 'envelope', 'fedmsg' or 'none', not {self.scope!r}")
         if self.synchronous not in ("NORMAL", "FULL"):
             raise ConfigError(f"{where}: [bus] synchronous must be 'NORMAL' or 'FULL'")
-        if self.publish and not self.signing_key:
+        if self.publish and not self.signing_key and self.scope != "none":
             raise ConfigError("publishing directly needs a signing key (--signing-key or [bus] signing_key)")
 
     @property

@@ -31,13 +31,13 @@ _counter = itertools.count(1)  # fedmsg's `i`: per process
 class Publisher:
     def __init__(self, opts: BusOptions, *, signer: Signer | None = None, bind: bool = True) -> None:
         self.opts = opts
-        if signer is None:
+        if signer is None and opts.scope != "none":
             if not opts.signing_key:
                 from .errors import ConfigError
 
                 raise ConfigError("publishing needs a signing key (--signing-key or [bus] signing_key)")
             signer = open_signer(opts.backend, opts.signing_key, opts.gnupg_home)
-        self.signer = signer
+        self.signer: Signer | None = signer
         self.outbox = Outbox(opts.own_state / "outbox.sqlite", synchronous=opts.synchronous)
         self.stream = f"{opts.name}@{socket.gethostname()}/{self.outbox.stream[:12]}"
         self._sock = None
@@ -92,6 +92,8 @@ class Publisher:
                 extra["replay"] = transport.advertised(self.replay_endpoint)
             envelope = env.build(topic=topic, msg=event.body, msg_id=msg_id, i=next(_counter),
                                  username=self.opts.username, timestamp=now, extra=extra)
+            if self.signer is None:  # scope "none": unsigned, as fedmsg's sign_messages=False
+                return envelope
             signature = self.signer.sign(env.signed_data(envelope, self.opts.scope))
             return env.attach_signature(envelope, signature, self.opts.scope)
 

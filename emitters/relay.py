@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,17 +63,24 @@ class Relay:
         else:
             transport.bind(self._sock, listen)
 
-    def run(self, stop: threading.Event) -> None:
-        self.drain_spool()
-        next_drain = time.monotonic() + SPOOL_EVERY
+    def run(self, stop: threading.Event, periodic: list[tuple[float, Callable[[], None]]] | None = None) -> None:
+        """Serve until `stop`; `periodic` jobs (interval, job) run between
+        batches, such as refreshing the DNS announcement."""
+        jobs = [(SPOOL_EVERY, self.drain_spool), *(periodic or [])]
+        due = [0.0] * len(jobs)
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
         while not stop.is_set():
+            now = time.monotonic()
+            for n, (every, job) in enumerate(jobs):
+                if now >= due[n]:
+                    due[n] = now + every
+                    try:
+                        job()
+                    except Exception as exc:  # a failing side job must not stop publishing
+                        log.warning("%s failed: %s", getattr(job, "__name__", "job"), exc)
             if poller.poll(200):
                 self._serve_batch()
-            if time.monotonic() >= next_drain:
-                self.drain_spool()
-                next_drain = time.monotonic() + SPOOL_EVERY
 
     def _serve_batch(self) -> None:
         """Take every waiting request (up to BATCH), store them in one
@@ -98,6 +106,7 @@ class Relay:
             self._sock.send_multipart([ident, json.dumps(answer).encode()])
 
     def drain_spool(self) -> int:
+        """Publish what short-lived clients spooled while no relay answered."""
         drained = 0
         for path in self.spool:
             try:

@@ -334,8 +334,8 @@ class Subscriber:
         name = status.get("publisher")
         if not name:
             raise replay.ReplayError(f"{replay_endpoint} did not name its publisher")
-        last = status["last_seq"] if after is None else after
-        if name not in self._streams:
+        if after is not None or name not in self._streams:
+            last = status["last_seq"] if after is None else after
             self._streams[name] = _Stream(last=last, replay=replay_endpoint, acked=last)
         self._next_catchup = 0.0
         return name

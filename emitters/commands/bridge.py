@@ -175,23 +175,32 @@ class Bridge:
                                 help="bus messages lost before the bridge (permanent gaps)")
                 self._inflight.append((item, None))
             elif self.wanted(item):
-                self._inflight.append((item, self.publisher.publish(to_amqp(item, priority=self.priority))))
+                message = to_amqp(item, priority=self.priority)
+                # A steady stream goes out in bursts, not only when the window is full.
+                self._inflight.append((item, self.publisher.publish(message, flush=len(self._inflight) % 64 == 0)))
             else:
                 self._inflight.append((item, None))
+        self.publisher.flush()
         if self._inflight and self._inflight[0][1] is not None:
             self.publisher.wait(self._inflight[0][1], timeout=0.05)
         self._ack_confirmed()
 
     def _ack_confirmed(self) -> None:
+        done: dict[str | None, Received | Gap] = {}
         while self._inflight:
             item, ticket = self._inflight[0]
             if ticket is not None and not ticket.confirmed:
-                return
+                break
             self._inflight.popleft()
-            self.sub.ack(item)
+            # The checkpoint keeps the highest acknowledged number per stream
+            # and is written on every ack: acknowledging the last of a
+            # confirmed run per stream is the same, one write instead of many.
+            done[item.publisher] = item
             if ticket is not None:
                 self.bridged += 1
                 metrics.inc("debpulse_bridge_messages_total", help="bus messages confirmed by the broker")
+        for item in done.values():
+            self.sub.ack(item)
 
     def run(self) -> None:
         while True:

@@ -106,8 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("relay %s: publishing on %s, replay on %s, local socket %s, key %s",
              publisher.stream, opts.publish, publisher.replay_endpoint, listen, publisher.signer.fingerprint)
     systemd.notify("READY=1")
+    periodic = []
+    if announcer is not None:
+        # Idempotent: sends nothing while the records are right, restores
+        # them if someone removed them or the first try failed.
+        periodic.append((300.0, announcer.announce))
     try:
-        relay.run(stop)
+        relay.run(stop, periodic)
     except KeyboardInterrupt:
         pass
     finally:
@@ -136,15 +141,17 @@ def _announcer(config, opts: BusOptions, publisher: Publisher):  # type: ignore[
         from ..announce import Announcer
     except ImportError:
         return None
-    from ..transport import advertised
-
+    # The bound addresses: the announcer puts its configured target host in
+    # place of a wildcard.
     announcer = Announcer.from_config(
-        config, name=publisher.stream.split("/")[0], endpoint=advertised(opts.publish or ""),
-        replay=advertised(publisher.replay_endpoint) if publisher.replay_endpoint else None,
-        fingerprint=publisher.signer.fingerprint,
+        config, name=publisher.stream.split("/")[0], endpoint=opts.publish or "",
+        replay=publisher.replay_endpoint, fingerprint=publisher.signer.fingerprint if publisher.signer else None,
     )
     if announcer is not None:
-        announcer.announce()
+        try:
+            announcer.announce()
+        except Exception as exc:  # local publishers still need the relay
+            log.warning("could not announce in DNS (will retry every 5 minutes): %s", exc)
     return announcer
 
 

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.pop("RUST_BACKTRACE", None)
 
-from conftest import Bus, drop_gpg_key, fixtures_dir, make_gpg_key  # noqa: E402
+from testbus import Bus, drop_gpg_key, fixtures_dir, make_gpg_key  # noqa: E402
 
 SAMPLES = [
     ("03-ACCEPTED-maintainer_xfsprogs_5.6.0-1_amd64_2020.eml", b"xfsprogs_5.6.0-1_amd64.changes"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import GpgKey, drop_gpg_key, make_gpg_key
+from testbus import GpgKey, drop_gpg_key, make_gpg_key
 
 
 @pytest.fixture(scope="session")

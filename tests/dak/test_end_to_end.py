@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import GpgKey
+from testbus import GpgKey
 
 from . import dakmail
 from .conftest import Exim, Upload, build_upload

@@ -8,7 +8,7 @@ import email
 from pathlib import Path
 
 import pytest
-from conftest import GpgKey
+from testbus import GpgKey
 
 from debpulse.adapters.dak import messages  # noqa: F401  (registers the types)
 from debpulse.adapters.dak.changes import parse_changes, signed_block

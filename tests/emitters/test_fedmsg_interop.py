@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, free_port
+from testbus import ROOT, free_port
 
 from debpulse.emitters.config import Config
 from debpulse.emitters.event import Event

@@ -107,7 +107,7 @@ def test_tail_killed_and_resumed_misses_and_repeats_nothing(bus, tmp_path):
 
 
 def test_subscriber_slower_than_the_high_water_mark_is_repaired(gpg_key, tmp_path):
-    from conftest import Bus
+    from testbus import Bus
 
     b = Bus(tmp_path / "bus", gpg_key)
     cfg = tmp_path / "hwm.toml"
@@ -133,7 +133,7 @@ def test_subscriber_slower_than_the_high_water_mark_is_repaired(gpg_key, tmp_pat
 
 
 def test_replay_endpoint_down_then_back(gpg_key, tmp_path):
-    from conftest import Bus
+    from testbus import Bus
 
     b = Bus(tmp_path / "bus", gpg_key)
     replay_sock = tmp_path / "bus" / "replay.sock"

@@ -1,0 +1,268 @@
+"""The bus: signed publish -> receive -> verify throughput, side by side in
+one run, with raw pyzmq and fedmsg 1.1.7 as references; then the cost of
+the outbox and the catch-up rate of the replay endpoint.
+
+    python tests/bench/bench_bus.py [--n N] [--n-gpg N] [--catchup N]
+
+Each variant runs its publisher in its own process and the receiver here;
+throughput is messages / (the publisher's start -> the last verified
+receipt), 1 KB bodies, an ed25519 key (what `gpg --quick-gen-key` makes and
+what the deploy notes recommend).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.pop("RUST_BACKTRACE", None)
+
+from testbus import drop_gpg_key, free_port, make_gpg_key  # noqa: E402
+
+FEDMSG_PY = Path(os.environ.get("DEBPULSE_FEDMSG_VENV", ROOT / ".venv-fedmsg")) / "bin" / "python"
+BODY = {"log": "x" * 900}
+
+
+# -- publishers (child processes) ----------------------------------------------
+
+def raw_publisher(endpoint: str, n: int, go) -> None:  # type: ignore[no-untyped-def]
+    import zmq
+
+    from debpulse.emitters import envelope as env
+
+    sock = zmq.Context().socket(zmq.PUB)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.bind(endpoint)
+    e = env.build(topic="org.debian.dev.logger.log", msg=BODY, msg_id=env.new_msg_id(), i=1, username="b")
+    frames = env.to_frames(e)  # pre-encoded: the floor of what any Python publisher can do
+    go.wait()
+    for _ in range(n):
+        sock.send_multipart(frames)
+    time.sleep(3)
+
+
+def debpulse_publisher(endpoint: str, n: int, go, scope: str, backend: str, key: str, home: str,
+                       state: str) -> None:  # type: ignore[no-untyped-def]
+    from debpulse.emitters.config import Config
+    from debpulse.emitters.event import Event
+    from debpulse.emitters.options import BusOptions
+    from debpulse.emitters.publisher import Publisher
+
+    args = argparse.Namespace(publish=endpoint, signing_key=key, gnupg_home=home, state_dir=state)
+    opts = BusOptions.from_args(args, Config(), name=f"bench-{scope}-{backend}")
+    opts.scope, opts.backend, opts.high_water_mark = scope, backend, 0
+    opts.replay = f"tcp://127.0.0.1:{free_port()}"
+    pub = Publisher(opts)
+    go.wait()
+    batch = 100  # as the relay stores what its clients send: one transaction per batch
+    for i in range(0, n, batch):
+        pub.publish_events([Event("logger.log", BODY) for _ in range(min(batch, n - i))])
+    time.sleep(3)
+    pub.close()
+
+
+# -- receivers -----------------------------------------------------------------
+
+def receive_raw(endpoint: str, n: int, go) -> float:  # type: ignore[no-untyped-def]
+    import zmq
+
+    sock = zmq.Context.instance().socket(zmq.SUB)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    sock.setsockopt(zmq.SUBSCRIBE, b"")
+    sock.connect(endpoint)
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    go.set()
+    for _ in range(n):
+        sock.recv_multipart()
+    return time.perf_counter() - t0
+
+
+def receive_debpulse(endpoint: str, n: int, go, keyring: str | None) -> float:  # type: ignore[no-untyped-def]
+    from debpulse.emitters.signing import SequoiaKeyring
+    from debpulse.emitters.subscriber import Received, Subscriber
+    from debpulse.emitters.verify import Verifier
+
+    verifier = Verifier(SequoiaKeyring.from_files([keyring]) if keyring else SequoiaKeyring([]),
+                        scopes=("envelope", "fedmsg"), require_signature=keyring is not None)
+    sub = Subscriber([endpoint], verifier=verifier, hwm=0, catchup_interval=3600)
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    go.set()
+    got = 0
+    while got < n:
+        item = sub.receive(timeout=30)
+        if item is None:
+            raise SystemExit(f"only {got} of {n} arrived")
+        if isinstance(item, Received) and item.verdict.ok:
+            got += 1
+    elapsed = time.perf_counter() - t0
+    sub.close()
+    return elapsed
+
+
+def run_variant(name: str, n: int, target, receiver, *args) -> tuple[str, int, float]:  # type: ignore[no-untyped-def]
+    ctx = mp.get_context("spawn")
+    go = ctx.Event()
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    proc = ctx.Process(target=target, args=(endpoint, n, go, *args[0]))
+    proc.start()
+    time.sleep(1.0)  # let it bind
+    try:
+        elapsed = receiver(endpoint, n, go, *args[1])
+    finally:
+        proc.terminate()
+        proc.join(10)
+    return name, n, n / elapsed
+
+
+def run_fedmsg(n: int, home: Path, fpr: str) -> tuple[str, int, float] | None:
+    if not FEDMSG_PY.exists():
+        print(f"(fedmsg 1.1.7 not installed in {FEDMSG_PY.parent.parent}: run deploy/setup install)")
+        return None
+    script = str(Path(__file__).with_name("fedmsg_reference.py"))
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    pub = subprocess.Popen([str(FEDMSG_PY), script, "publish", str(home), fpr, endpoint, str(n)],
+                           stdin=subprocess.PIPE, text=True, env=env)
+    time.sleep(1.5)
+    rec = subprocess.Popen([str(FEDMSG_PY), script, "receive", str(home), endpoint, str(n)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert rec.stdout is not None and rec.stdin is not None and pub.stdin is not None
+    rec.stdout.readline()
+    time.sleep(0.5)
+    rec.stdin.write("go\n")
+    rec.stdin.flush()
+    pub.stdin.write("go\n")
+    pub.stdin.flush()
+    result = json.loads(rec.stdout.readline())
+    rec.wait(30)
+    pub.wait(60)
+    if result["valid"] < n:
+        print(f"(fedmsg: only {result['valid']} of {n} validated)")
+    return "fedmsg 1.1.7, gpg backend", result["valid"], result["valid"] / result["seconds"]
+
+
+# -- the outbox ------------------------------------------------------------------
+
+def durability(n: int, key_file: str, tmp: Path) -> list[tuple[str, float]]:
+    """Publish throughput (sign, store, send) against signing and sending alone."""
+    from debpulse.emitters.config import Config
+    from debpulse.emitters.event import Event
+    from debpulse.emitters.options import BusOptions
+    from debpulse.emitters.publisher import Publisher
+
+    out = []
+    for label, sync, batch in (("outbox NORMAL, one event per transaction", "NORMAL", 1),
+                               ("outbox NORMAL, 100 per transaction (relay)", "NORMAL", 100),
+                               ("outbox FULL (fsync), one per transaction", "FULL", 1)):
+        args = argparse.Namespace(publish=f"ipc://{tmp}/d-{sync}-{batch}.sock", signing_key=key_file,
+                                  state_dir=str(tmp / f"d-{sync}-{batch}"))
+        opts = BusOptions.from_args(args, Config(), name="durability")
+        opts.synchronous = sync
+        pub = Publisher(opts)
+        count = n if sync == "NORMAL" else max(200, n // 20)
+        t0 = time.perf_counter()
+        for _ in range(0, count, batch):
+            pub.publish_events([Event("logger.log", BODY)] * batch)
+        out.append((label, count / (time.perf_counter() - t0)))
+        if sync == "NORMAL" and batch == 1:
+            # The same work without the outbox: build, sign, send.
+            builder = pub._builder  # noqa: SLF001 (the very code path, minus storage)
+            t0 = time.perf_counter()
+            for seq in range(1, count + 1):
+                pub._send(builder(Event("logger.log", BODY))(seq))  # noqa: SLF001
+            out.insert(0, ("no outbox (sign and send only)", count / (time.perf_counter() - t0)))
+        pub.close()
+    return out
+
+
+def catchup(n: int, key_file: str, public: str, tmp: Path) -> float:
+    from debpulse.emitters.config import Config
+    from debpulse.emitters.event import Event
+    from debpulse.emitters.options import BusOptions
+    from debpulse.emitters.publisher import Publisher
+    from debpulse.emitters.signing import SequoiaKeyring
+    from debpulse.emitters.subscriber import Received, Subscriber
+    from debpulse.emitters.verify import Verifier
+
+    args = argparse.Namespace(publish=f"tcp://127.0.0.1:{free_port()}", signing_key=key_file,
+                              state_dir=str(tmp / "catchup"))
+    opts = BusOptions.from_args(args, Config(), name="catchup")
+    opts.replay = f"tcp://127.0.0.1:{free_port()}"
+    pub = Publisher(opts)
+    for _ in range(0, n, 1000):
+        pub.publish_events([Event("logger.log", BODY)] * 1000)
+    sub = Subscriber([], verifier=Verifier(SequoiaKeyring.from_files([public])), catchup_interval=3600)
+    t0 = time.perf_counter()
+    sub.follow(pub.replay_endpoint or "", after=0)  # a subscriber that missed all of them
+    got = 0
+    while got < n:
+        item = sub.receive(timeout=30)
+        if item is None:
+            break
+        got += isinstance(item, Received)
+    elapsed = time.perf_counter() - t0
+    sub.close()
+    pub.close()
+    return got / elapsed
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=20_000, help="messages per in-process variant")
+    p.add_argument("--n-raw", type=int, default=200_000, help="messages for raw pyzmq")
+    p.add_argument("--n-gpg", type=int, default=300, help="messages for the gpg-process variants")
+    p.add_argument("--catchup", type=int, default=100_000, help="missed messages to catch up")
+    a = p.parse_args()
+    key = make_gpg_key("bench <bench@example.org>", "ed25519")
+    tmp = Path(tempfile.mkdtemp(prefix="dp-bench-"))
+    try:
+        sk, home, fpr, pub = str(key.secret_file), str(key.home), key.fingerprint, str(key.public_file)
+        rows = [
+            run_variant("raw pyzmq PUB/SUB, pre-encoded frames", a.n_raw, raw_publisher, receive_raw, (), ()),
+            run_variant("debpulse unsigned (scope none)", a.n, debpulse_publisher, receive_debpulse,
+                        ("none", "sequoia", sk, home, str(tmp / "u")), (None,)),
+            run_variant("debpulse sequoia, envelope scope", a.n, debpulse_publisher, receive_debpulse,
+                        ("envelope", "sequoia", sk, home, str(tmp / "s")), (pub,)),
+            run_variant("debpulse sequoia, fedmsg scope", a.n, debpulse_publisher, receive_debpulse,
+                        ("fedmsg", "sequoia", sk, home, str(tmp / "f")), (pub,)),
+            run_variant("debpulse gnupg backend (signing)", a.n_gpg, debpulse_publisher, receive_debpulse,
+                        ("envelope", "gnupg", fpr, home, str(tmp / "g")), (pub,)),
+        ]
+        fed = run_fedmsg(a.n_gpg, key.home, fpr)
+        if fed:
+            rows.append(fed)
+        rate = {name: r for name, _, r in rows}
+        print("\nsigned publish -> receive -> verify, 1 KB bodies, ed25519 key")
+        print(f"{'variant':44} {'messages':>9} {'msg/s':>10}")
+        for name, n, r in rows:
+            print(f"{name:44} {n:9d} {r:10.0f}")
+        raw = rate["raw pyzmq PUB/SUB, pre-encoded frames"]
+        print(f"\nunsigned / raw pyzmq: {rate['debpulse unsigned (scope none)'] / raw:.2f} (goal >= 0.5)")
+        if fed:
+            f = fed[2]
+            print(f"sequoia envelope / fedmsg gpg: {rate['debpulse sequoia, envelope scope'] / f:.0f}x (goal >= 50x)")
+            print(f"sequoia fedmsg scope / fedmsg gpg: {rate['debpulse sequoia, fedmsg scope'] / f:.0f}x")
+            print(f"debpulse gnupg / fedmsg gpg: {rate['debpulse gnupg backend (signing)'] / f:.1f}x")
+
+        print("\nthe cost of durability (publish only: sign, store, send)")
+        for label, r in durability(a.n, sk, tmp):
+            print(f"{label:44} {r:10.0f} msg/s")
+        print(f"\ncatch-up of {a.catchup} missed messages from the replay endpoint (verified): "
+              f"{catchup(a.catchup, sk, pub, tmp):.0f} msg/s")
+    finally:
+        drop_gpg_key(key)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Test support shared by the tests and the benchmarks: real gpg keys, free
+ports, the shared sample data, and a real debpulse-relay process (`Bus`).
+
+Import it as `testbus` (tests/ is on sys.path for every test module, and
+the benchmarks put it there); tests/conftest.py turns it into fixtures.
+Real components only: each starts the real thing on loopback and stops it
+by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.pop("RUST_BACKTRACE", None)
+
+
+def fixtures_dir() -> Path:
+    return Path(os.environ.get("DEBPULSE_FIXTURES") or ROOT.parent / "shared" / "fixtures")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class GpgKey:
+    home: Path           # GNUPGHOME holding the secret key
+    fingerprint: str     # upper-case hex
+    secret_file: Path    # armored, unprotected secret key (for the in-process backend)
+    public_file: Path    # armored certificate (for keyrings)
+
+
+def make_gpg_key(uid: str = "debpulse test <test@example.org>", algo: str = "ed25519") -> GpgKey:
+    # Short path: gpg-agent's socket path has a length limit.
+    home = Path(tempfile.mkdtemp(prefix="gh-", dir="/tmp"))
+    home.chmod(0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(
+        ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", uid, algo, "sign", "never"],
+        env=env, check=True, capture_output=True,
+    )
+    out = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-secret-keys"],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout
+    fpr = next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+    secret = home / "secret.asc"
+    public = home / "public.asc"
+    secret.write_bytes(subprocess.run(
+        ["gpg", "--batch", "--armor", "--export-secret-keys", fpr],
+        env=env, check=True, capture_output=True).stdout)
+    public.write_bytes(subprocess.run(
+        ["gpg", "--batch", "--armor", "--export", fpr],
+        env=env, check=True, capture_output=True).stdout)
+    return GpgKey(home, fpr, secret, public)
+
+
+def drop_gpg_key(key: GpgKey) -> None:
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"],
+                   env={**os.environ, "GNUPGHOME": str(key.home)}, capture_output=True)
+    shutil.rmtree(key.home, ignore_errors=True)
+
+
+# -- the bus: a real debpulse-relay process ------------------------------------
+
+RELAY_MODULE = "debpulse.emitters.commands.relay"
+
+
+class BusSubscriber:
+    """A subscriber connected to the test relay, already following it."""
+
+    def __init__(self, bus: Bus, topic: str) -> None:
+        from debpulse.emitters.signing import SequoiaKeyring
+        from debpulse.emitters.subscriber import Subscriber
+        from debpulse.emitters.verify import Verifier
+
+        verifier = Verifier(SequoiaKeyring.from_files([bus.key.public_file]))
+        self.sub = Subscriber([bus.endpoint], verifier=verifier, topics=[topic] if topic else None,
+                              catchup_interval=0.5)
+        # Follow through the replay endpoint too: messages sent before the
+        # SUB socket has joined are fetched instead of missed.
+        self.sub.follow(bus.replay)
+
+    def wait(self, n: int, timeout: float = 10.0) -> list:
+        from debpulse.emitters.subscriber import Received
+
+        got: list = []
+        deadline = time.monotonic() + timeout
+        while len(got) < n and time.monotonic() < deadline:
+            item = self.sub.receive(timeout=max(0.01, deadline - time.monotonic()))
+            if isinstance(item, Received):
+                got.append(item)
+        return got
+
+    def close(self) -> None:
+        self.sub.close()
+
+
+class Bus:
+    def __init__(self, base: Path, key: GpgKey) -> None:
+        self.key = key
+        base.mkdir(parents=True, exist_ok=True)
+        self.state = base / "state"
+        self.runtime = base / "run"
+        self.port = free_port()
+        self.endpoint = f"tcp://127.0.0.1:{self.port}"
+        self.replay = f"tcp://127.0.0.1:{free_port()}"
+        self.relay_socket = f"ipc://{self.runtime}/relay.sock"
+        self.env = {"DEBPULSE_STATE_DIR": str(self.state), "DEBPULSE_RUNTIME_DIR": str(self.runtime)}
+        self.proc: subprocess.Popen | None = None
+        self.log = base / "relay.log"
+        self._subs: list[BusSubscriber] = []
+
+    def start(self, *extra: str) -> None:
+        import sys
+
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", RELAY_MODULE, "--publish", self.endpoint, "--replay", self.replay,
+                 "--signing-key", str(self.key.secret_file), *extra],
+                env={**os.environ, **self.env}, stdout=log, stderr=log,
+            )
+        path = self.relay_socket[len("ipc://"):]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"relay exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+            if os.path.exists(path):
+                with socket.socket(socket.AF_UNIX) as s:
+                    try:
+                        s.connect(path)
+                        return
+                    except OSError:
+                        pass
+            time.sleep(0.02)
+        raise RuntimeError("relay did not start")
+
+    def stop(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+        self.proc = None
+
+    def subscriber(self, topic: str = "") -> BusSubscriber:
+        sub = BusSubscriber(self, topic)
+        self._subs.append(sub)
+        return sub
+
+    def close(self) -> None:
+        for s in self._subs:
+            s.close()
+        self.stop(signal.SIGTERM)
