@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from . import metrics
 from .errors import EmitError, SchemaError
 from .event import Event
 from .options import BusOptions
@@ -55,6 +56,7 @@ class RelayClient:
         except OSError as exc:
             raise EmitError(f"no relay at {self.opts.relay} and cannot spool to {self.spool.directory}: "
                             f"{exc.strerror}") from None
+        metrics.inc("debpulse_spooled_total", len(items), help="events written to the spool (no relay answered)")
         log.warning("no relay answered at %s within %gs; %d event(s) spooled in %s",
                     self.opts.relay, self.opts.relay_timeout, len(items), self.spool.directory)
         self.last_route = "spool"

@@ -80,9 +80,23 @@ class MaildirSource:
         for path in self.backlog():
             if self._one(path):
                 done += 1
+        self._lag(None)  # the backlog is empty
         return done
 
+    def _lag(self, path: Path | None) -> None:
+        """How long the mail being handled has waited since delivery; it
+        keeps growing while the bus cannot take it (the retries call again)."""
+        age = 0.0
+        if path is not None:
+            try:
+                age = max(0.0, time.time() - path.stat().st_mtime)
+            except FileNotFoundError:
+                pass
+        metrics.set_gauge("debpulse_source_lag_seconds", age, adapter=self.name, source="maildir",
+                          help="age of the input being handled (0: nothing waiting)")
+
     def _one(self, path: Path) -> bool:
+        self._lag(path)
         try:
             data = path.read_bytes()
         except FileNotFoundError:

@@ -14,6 +14,7 @@ from typing import NoReturn
 from debpulse.adapters.common.maildir import MaildirSource, pipe_main
 from debpulse.adapters.common.position import Position
 from debpulse.adapters.common.quarantine import Quarantine
+from debpulse.adapters.common.service import add_metrics_flag, metrics_port, ready, serve_metrics
 from debpulse.emitters import paths
 from debpulse.emitters.cli import EX_TEMPFAIL, add_common, config_from, parser, run, setup_logging
 from debpulse.emitters.config import Config
@@ -27,7 +28,8 @@ from .signature import Keyring
 log = logging.getLogger("debpulse.dak")
 
 NAME = "dak"
-KEYS = {"maildir", "queue_dir", "done_dir", "new_dir", "reject_dir", "removals", "keyrings", "settle"}
+KEYS = {"maildir", "queue_dir", "done_dir", "new_dir", "reject_dir", "removals", "keyrings", "settle",
+        "metrics_port"}
 
 EXAMPLE = """\
 examples:
@@ -82,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keyring", action="append", default=[], metavar="FILE",
                    help="uploaders' keyring to check .changes signatures with (repeatable)")
     p.add_argument("--once", action="store_true", help="handle what is waiting, then exit")
+    add_metrics_flag(p)
     add_common(p, publish=True)
     return p
 
@@ -133,6 +136,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return _pipe(args)
     config = config_from(args)
     settings = settings_from(args, config)
+    port = metrics_port(args, config.section(NAME))
     if settings.maildir is None and not settings.queues:
         raise ConfigError("nothing to watch: give --maildir or --queue-dir (or [dak] maildir, queue_dir)")
     keyring = _keyring(settings)
@@ -159,6 +163,8 @@ def _main(argv: Sequence[str] | None) -> int:
             handled = sum(drain() for drain in drains)
             log.info("handled %d input(s)", handled)
             return 0
+        serve_metrics(port)
+        ready(f"watching {len(sources)} source(s)")
         return _run_all(sources)
     finally:
         emitter.close()

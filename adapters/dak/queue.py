@@ -93,7 +93,14 @@ class QueueSource:
             n += self._scan_flat("reject", self.reject, _REASON, self._reject_events)
         if self.removals is not None:
             n += self._scan_removals()
+        self._lag(None)  # nothing waiting (an EmitError leaves the age of what is stuck)
         return n
+
+    @staticmethod
+    def _lag(mtime: float | None) -> None:
+        age = max(0.0, time.time() - mtime) if mtime is not None else 0.0
+        metrics.set_gauge("debpulse_source_lag_seconds", age, adapter="dak", source="queue",
+                          help="age of the input being handled (0: nothing waiting)")
 
     def _save(self) -> None:
         self.position.save(self.state)
@@ -106,6 +113,7 @@ class QueueSource:
             data = path.read_bytes()
         except FileNotFoundError:  # dak rolled its transaction back
             return False
+        self._lag(st.st_mtime)
         try:
             found = parse(path, data, st)
         except InputError as exc:
@@ -273,6 +281,7 @@ class QueueSource:
             pos = {"inode": st.st_ino, "offset": 0}
         if st.st_size == pos["offset"]:
             return 0
+        self._lag(st.st_mtime)
         with open(self.removals, "rb") as fh:
             fh.seek(pos["offset"])
             buffer = fh.read()

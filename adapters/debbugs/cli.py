@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 from debpulse.adapters.common.maildir import MaildirSource, pipe_main
 from debpulse.adapters.common.position import Position
 from debpulse.adapters.common.quarantine import Quarantine
+from debpulse.adapters.common.service import add_metrics_flag, metrics_port, ready, serve_metrics
 from debpulse.emitters import cli, paths
 from debpulse.emitters.config import Config, Section
 from debpulse.emitters.emitter import open_emitter
@@ -24,7 +25,8 @@ from .reconcile import Reconciler
 log = logging.getLogger("debpulse-debbugs")
 
 KEYS = {"maildir", "soap_url", "soap", "soap_timeout", "soap_attempts", "enrich_pause",
-        "poll_interval", "newest", "newest_count", "catch_up", "watch"}
+        "poll_interval", "newest", "newest_count", "catch_up", "watch",
+        "metrics_port", "poll_metrics_port"}
 
 EPILOG = """\
 examples:
@@ -38,12 +40,14 @@ configuration ([debbugs] table):
   soap = true                     soap_timeout = 30      soap_attempts = 3
   enrich_pause = 60               poll_interval = 300    newest = true
   newest_count = 10               catch_up = 1000        watch = [979653, 999743]
+  metrics_port = 9953             poll_metrics_port = 9954   # maildir and poll run side by side
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser("debpulse-debbugs", "Publish debbugs mail and SOAP reconciliation on the bus.", EPILOG)
     cli.add_common(p, publish=True)
+    add_metrics_flag(p)
     g = p.add_argument_group("debbugs SOAP")
     g.add_argument("--soap-url", metavar="URL", help=f"SOAP endpoint (default {DEFAULT_URL})")
     g.add_argument("--no-soap", action="store_true", help="never ask SOAP: no enrichment, no reconciliation")
@@ -95,10 +99,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
     client = _client(args, section)
     quarantine = Quarantine(state / "quarantine", "debbugs")
 
+    # The watcher and the poller run side by side: one port key each.
+    port = metrics_port(args, section, "poll_metrics_port" if args.command == "poll" else "metrics_port")
+
     if args.command == "poll":
         if client is None:
             raise ConfigError("poll needs SOAP (drop --no-soap / [debbugs] soap = false)")
-        return _poll(args, config, section, client, state)
+        return _poll(args, config, section, client, state, port)
 
     enricher = Enricher(client, pause=float(section.get("enrich_pause", (int, float), 60))) if client else None
     emitter = open_emitter(args, config, name="debbugs")
@@ -109,13 +116,17 @@ def _main(argv: Sequence[str] | None = None) -> int:
         maildir = args.maildir or section.get("maildir", str, None)
         if not maildir:
             raise ConfigError("no Maildir: give one on the command line or set [debbugs] maildir")
-        MaildirSource(Path(maildir), handler, quarantine, name="debbugs").run()
+        source = MaildirSource(Path(maildir), handler, quarantine, name="debbugs")
+        serve_metrics(port)
+        ready(f"watching {maildir}")
+        source.run()
         return 0
     finally:
         emitter.close()
 
 
-def _poll(args: argparse.Namespace, config: Config, section: Section, client: DebbugsClient, state: Path) -> int:
+def _poll(args: argparse.Namespace, config: Config, section: Section, client: DebbugsClient, state: Path,
+          port: int | None) -> int:
     watch: list[Any] = args.watch or section.get("watch", list, [])
     if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in watch):
         raise ConfigError(f"{section.where}: [debbugs] watch must be a list of bug numbers")
@@ -135,6 +146,8 @@ def _poll(args: argparse.Namespace, config: Config, section: Section, client: De
             count = reconciler.poll_once()
             log.info("%d event(s) from SOAP", count)
             return 0
+        serve_metrics(port)
+        ready(f"reconciling over SOAP every {interval:g} s")
         reconciler.run(float(interval))
         return 0
     finally:

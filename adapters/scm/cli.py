@@ -23,7 +23,7 @@ from debpulse.emitters.errors import ConfigError
 
 log = logging.getLogger("debpulse.git")
 
-GIT_KEYS = {"repo_root", "web_url", "max_commits", "listen", "token", "token_file", "max_body"}
+GIT_KEYS = {"repo_root", "web_url", "max_commits", "listen", "token", "token_file", "max_body", "metrics_port"}
 DEFAULT_LISTEN = "127.0.0.1:9945"
 
 EPILOG = """\
@@ -34,7 +34,8 @@ examples:
   printf '%s %s refs/heads/master\\n' OLD NEW | GIT_DIR=/srv/git/hello.git debpulse-git hook
   debpulse-git webhook --listen 127.0.0.1:9945 --token-file /etc/debpulse/gitlab-token
 
-configuration ([git] table): repo_root, web_url, max_commits, listen, token, token_file, max_body
+configuration ([git] table): repo_root, web_url, max_commits, listen, token, token_file, max_body,
+  metrics_port (webhook)
 """
 
 
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--token-file", metavar="FILE", help="file holding the secret token GitLab sends")
     w.add_argument("--max-body", type=int, metavar="BYTES", help="largest accepted body (default 2 MiB)")
     w.add_argument("--max-commits", type=int, metavar="N", help="describe at most N commits of a push")
+    w.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics on 127.0.0.1:PORT (/metrics)")
     cli.add_common(w, publish=True)
     return p
 
@@ -234,6 +237,7 @@ def _token(args: argparse.Namespace, git: Section) -> str:
 
 def webhook(args: argparse.Namespace) -> int:
     from debpulse.adapters.common.quarantine import Quarantine
+    from debpulse.adapters.common.service import metrics_port, ready, serve_metrics
     from debpulse.emitters import paths
     from debpulse.emitters.emitter import open_emitter
 
@@ -245,6 +249,7 @@ def webhook(args: argparse.Namespace) -> int:
     address = _address(listen, "--listen" if args.listen else git.where)
     token = _token(args, git)
     max_body = args.max_body if args.max_body is not None else git.get("max_body", int, DEFAULT_MAX_BODY)
+    port = metrics_port(args, git)
     state = Path(args.state_dir) if args.state_dir else paths.state_dir()
     emitter = open_emitter(args, config, name="git-webhook")
     try:
@@ -255,6 +260,8 @@ def webhook(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ConfigError(f"cannot listen on {listen}: {exc.strerror}") from None
         log.info("listening on http://%s:%d/", *server.server_address[:2])
+        serve_metrics(port)
+        ready("listening on http://{}:{}/".format(*server.server_address[:2]))
         with server:
             server.serve_forever()
     finally:
