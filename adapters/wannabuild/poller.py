@@ -112,6 +112,12 @@ class WannaBuildSource:
                 raise ConfigError(f"{arch!r} is not an architecture name")
         if settings.batch < 1:
             raise ConfigError("batch must be at least 1")
+        if settings.start not in ("now", "beginning"):
+            try:
+                datetime.fromisoformat(settings.start)
+            except ValueError:
+                raise ConfigError(
+                    f"start must be 'now', 'beginning' or an ISO timestamp, not {settings.start!r}") from None
         self.settings = settings
         self.emitter = emitter
         self.stop = stop or threading.Event()
@@ -177,7 +183,10 @@ class WannaBuildSource:
             raise ConfigError(f"bad connection string {redact(s.dsn)!r}: {' '.join(str(exc).split())}") from None
         try:
             if s.timezone:
-                conn.execute("SELECT set_config('TimeZone', %s, false)", (s.timezone,))
+                try:
+                    conn.execute("SELECT set_config('TimeZone', %s, false)", (s.timezone,))
+                except psycopg.DataError:
+                    raise ConfigError(f"timezone {s.timezone!r} is not a PostgreSQL time zone") from None
             self._check_schema(conn)
             if s.listen:
                 conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(s.channel)))
@@ -251,10 +260,7 @@ class WannaBuildSource:
             return Mark(settled=None)
         if start == "now":
             return Mark(settled=now)
-        try:
-            return Mark(settled=datetime.fromisoformat(start).replace(tzinfo=None))
-        except ValueError:
-            raise ConfigError(f"start must be 'now', 'beginning' or an ISO timestamp, not {start!r}") from None
+        return Mark(settled=datetime.fromisoformat(start).replace(tzinfo=None))
 
     def _poll_stream(self, conn: psycopg.Connection[Any], stream: Stream, now: datetime) -> bool:
         mark = self.marks.get(stream)

@@ -51,6 +51,7 @@ def test_install_trigger_as_the_guest_is_one_line(wb: WannaBuildCluster, capsys)
     (["--arch", "amd64", "--batch", "0"], "batch must be positive"),
     (["--arch", "amd64", "--bogus"], "unrecognized arguments: --bogus"),
     (["install-trigger", "--channel", "Bad-Name"], "must be a lower-case SQL identifier"),
+    (["--arch", "amd64", "--start", "yesterday"], "start must be 'now', 'beginning' or an ISO timestamp"),
 ])
 def test_usage_errors_are_one_line_and_exit_2(argv: list[str], message: str, capsys, tmp_path: Path,
                                               monkeypatch) -> None:

@@ -311,3 +311,9 @@ def test_notifications_do_not_postpone_the_full_poll(wb, writer: WannaBuild, mak
         i += 1
         time.sleep(0.3)
     assert "unannounced" in [e.body["package"] for e in recorder.events]
+
+
+def test_unknown_timezone_is_one_clear_error(wb, make_source, recorder) -> None:
+    source = make_source(recorder, timezone="Mars/Olympus_Mons", run=False)
+    with pytest.raises(ConfigError, match="is not a PostgreSQL time zone"):
+        source.run()
