@@ -8,13 +8,28 @@ The port comes from --metrics-port or a key in the adapter's own table
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 
 from debpulse.emitters import metrics, systemd
-from debpulse.emitters.config import Section
+from debpulse.emitters.config import Config, Section
 from debpulse.emitters.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+# Every table some debpulse program reads.  The file is shared by all the
+# programs of a host, so each ignores the others' tables; a table no
+# program reads is a typo ([dakk]) that would otherwise silently leave the
+# defaults in force.
+KNOWN_TABLES = {"bus", "subscribe", "dns", "signer", "dak", "wannabuild", "debbugs", "git", "trigger", "bridge"}
+
+
+def check_tables(config: Config) -> None:
+    for name in config.data:
+        if name not in KNOWN_TABLES:
+            close = difflib.get_close_matches(name, sorted(KNOWN_TABLES), n=1)
+            hint = f" (did you mean [{close[0]}]?)" if close else ""
+            raise ConfigError(f"{config.where(name)}: unknown table [{name}]{hint}")
 
 
 def add_metrics_flag(p: argparse.ArgumentParser) -> None:

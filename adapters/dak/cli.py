@@ -14,7 +14,13 @@ from typing import NoReturn
 from debpulse.adapters.common.maildir import MaildirSource, pipe_main
 from debpulse.adapters.common.position import Position
 from debpulse.adapters.common.quarantine import Quarantine
-from debpulse.adapters.common.service import add_metrics_flag, metrics_port, ready, serve_metrics
+from debpulse.adapters.common.service import (
+    add_metrics_flag,
+    check_tables,
+    metrics_port,
+    ready,
+    serve_metrics,
+)
 from debpulse.emitters import paths
 from debpulse.emitters.cli import EX_TEMPFAIL, add_common, config_from, parser, run, setup_logging
 from debpulse.emitters.config import Config
@@ -91,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace, config: Config) -> Settings:
     """Flags win over the [dak] table."""
+    check_tables(config)
     sec = config.section(NAME)
     sec.check_keys(KEYS)
 

@@ -12,7 +12,13 @@ from typing import Any, NoReturn
 from debpulse.adapters.common.maildir import MaildirSource, pipe_main
 from debpulse.adapters.common.position import Position
 from debpulse.adapters.common.quarantine import Quarantine
-from debpulse.adapters.common.service import add_metrics_flag, metrics_port, ready, serve_metrics
+from debpulse.adapters.common.service import (
+    add_metrics_flag,
+    check_tables,
+    metrics_port,
+    ready,
+    serve_metrics,
+)
 from debpulse.emitters import cli, paths
 from debpulse.emitters.config import Config, Section
 from debpulse.emitters.emitter import open_emitter
@@ -53,10 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-soap", action="store_true", help="never ask SOAP: no enrichment, no reconciliation")
     g.add_argument("--soap-timeout", type=float, metavar="SECONDS", help="per request (default 30)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    m = sub.add_parser("maildir", help="watch a Maildir and publish every debbugs mail delivered to it")
+    def example(text: str) -> dict[str, Any]:
+        return {"epilog": f"example:\n  {text}", "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+    m = sub.add_parser("maildir", help="watch a Maildir and publish every debbugs mail delivered to it",
+                       **example("debpulse-debbugs --metrics-port 9953 maildir /var/lib/debpulse/mail/debbugs"))
     m.add_argument("maildir", nargs="?", type=Path, help="the Maildir (default [debbugs] maildir)")
-    sub.add_parser("mail", help="publish one mail read from stdin (for an MTA pipe)")
-    r = sub.add_parser("poll", help="reconcile over SOAP: new bugs and changes of watched bugs")
+    sub.add_parser("mail", help="publish one mail read from stdin (for an MTA pipe)",
+                   **example("debpulse-debbugs mail < message.eml   # exit 75: the MTA retries later"))
+    r = sub.add_parser("poll", help="reconcile over SOAP: new bugs and changes of watched bugs",
+                       **example("debpulse-debbugs poll --watch 979653 --interval 300"))
     r.add_argument("--watch", action="append", type=int, default=[], metavar="BUG",
                    help="watch this bug's last_modified (repeatable)")
     r.add_argument("--interval", type=float, metavar="SECONDS", help="between rounds (default 300)")
@@ -93,6 +105,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)
+    check_tables(config)
     section = config.section("debbugs")
     section.check_keys(KEYS)
     state = _state_dir(args, config)

@@ -237,13 +237,14 @@ def _token(args: argparse.Namespace, git: Section) -> str:
 
 def webhook(args: argparse.Namespace) -> int:
     from debpulse.adapters.common.quarantine import Quarantine
-    from debpulse.adapters.common.service import metrics_port, ready, serve_metrics
+    from debpulse.adapters.common.service import check_tables, metrics_port, ready, serve_metrics
     from debpulse.emitters import paths
     from debpulse.emitters.emitter import open_emitter
 
     from .webhook import DEFAULT_MAX_BODY, WebhookServer
 
     config = cli.config_from(args)
+    check_tables(config)
     git = git_section(config)
     listen = args.listen or git.get("listen", str, DEFAULT_LISTEN)
     address = _address(listen, "--listen" if args.listen else git.where)
