@@ -75,11 +75,26 @@ def build(
     return env
 
 
-def signed_data(envelope: Mapping[str, Any], scope: str) -> bytes:
-    """The bytes a signature of `scope` covers."""
+def signed_data(envelope: Mapping[str, Any], scope: str, msg_json: str | None = None) -> bytes:
+    """The bytes a signature of `scope` covers.  `msg_json`, the canonical
+    text of `msg` when the caller has it, saves encoding the body again."""
     if scope == SCOPE_FEDMSG:
-        return canonical(envelope["msg"])
-    return canonical({k: v for k, v in envelope.items() if k not in UNSIGNED_KEYS})
+        return msg_json.encode("ascii") if msg_json is not None else canonical(envelope["msg"])
+    return encode(envelope, msg_json, skip=UNSIGNED_KEYS)
+
+
+def encode(envelope: Mapping[str, Any], msg_json: str | None = None, skip: tuple[str, ...] = ()) -> bytes:
+    """canonical(envelope), with the body's canonical text given: the body is
+    most of the bytes, and the publisher needs the same text three times
+    (signed data, wire frame, outbox)."""
+    if msg_json is None:
+        return canonical({k: v for k, v in envelope.items() if k not in skip})
+    dumps = json.dumps
+    parts = [
+        dumps(k) + ":" + (msg_json if k == "msg" else dumps(envelope[k], sort_keys=True, separators=(",", ":")))
+        for k in sorted(envelope) if k not in skip
+    ]
+    return ("{" + ",".join(parts) + "}").encode("ascii")
 
 
 def attach_signature(envelope: dict[str, Any], signature: bytes, scope: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ _help: dict[str, tuple[str, str]] = {}
 
 
 def inc(name: str, amount: float = 1.0, help: str = "", **labels: str) -> None:
-    key = (name, tuple(sorted(labels.items())))
+    key = (name, tuple(sorted(labels.items())) if labels else ())
     with _lock:
         _values[key] = _values.get(key, 0.0) + amount
         _help.setdefault(name, ("counter", help))

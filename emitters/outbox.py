@@ -35,6 +35,11 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+def _as_bytes(value: bytes | str) -> bytes:
+    # Stored as canonical JSON bytes; text in outboxes written before that.
+    return value if isinstance(value, bytes) else value.encode()
+
+
 class OutboxError(ConfigError):
     """The outbox is unusable: refuse to run rather than lose or renumber."""
 
@@ -96,37 +101,41 @@ class Outbox:
         return json.loads(row[0]) if row else None
 
     def append_many(
-        self, items: Iterable[tuple[str | None, Callable[[int], dict[str, Any]]]]
-    ) -> list[tuple[dict[str, Any], bool]]:
+        self, items: Iterable[tuple[str | None, Callable[[int], tuple[dict[str, Any], bytes]]]]
+    ) -> list[tuple[dict[str, Any], bytes, bool]]:
         """Number, build and store envelopes in one transaction.
 
-        Each item is (idempotency key, build(seq_id) -> signed envelope).
-        Returns (envelope, is_new) per item; a key already stored returns the
-        stored envelope and takes no number, so seq_id stays gap-free.
+        Each item is (idempotency key, build(seq_id) -> (signed envelope,
+        its canonical bytes)).
+        Returns (envelope, canonical bytes, is_new) per item; a key already
+        stored returns the stored envelope and takes no number, so seq_id
+        stays gap-free.  The canonical bytes are what goes on the wire.
         """
         db = self._db()
-        out: list[tuple[dict[str, Any], bool]] = []
+        out: list[tuple[dict[str, Any], bytes, bool]] = []
         with db:
             seq = int(db.execute("SELECT value FROM meta WHERE name='last_seq'").fetchone()[0])
             for key, build in items:
                 if key is not None:
                     row = db.execute("SELECT envelope FROM messages WHERE key=?", (key,)).fetchone()
                     if row:
-                        out.append((json.loads(row[0]), False))
+                        out.append((json.loads(row[0]), _as_bytes(row[0]), False))
                         continue
                 seq += 1
-                envelope = build(seq)
+                envelope, data = build(seq)
                 db.execute(
                     "INSERT INTO messages (seq_id, msg_id, key, topic, timestamp, envelope) VALUES (?,?,?,?,?,?)",
-                    (seq, envelope["msg_id"], key, envelope["topic"], envelope["timestamp"],
-                     json.dumps(envelope, sort_keys=True, separators=(",", ":"))),
+                    (seq, envelope["msg_id"], key, envelope["topic"], envelope["timestamp"], data),
                 )
-                out.append((envelope, True))
+                out.append((envelope, data, True))
             db.execute("UPDATE meta SET value=? WHERE name='last_seq'", (str(seq),))
         return out
 
     def query(self, query: dict[str, Any]) -> list[dict[str, Any]]:
-        """fedmsg's replay query shapes: seq_id, seq_ids, seq_id_range,
+        return [json.loads(r) for r in self.query_raw(query)]
+
+    def query_raw(self, query: dict[str, Any]) -> list[bytes]:
+        """Stored canonical envelopes for fedmsg's replay query shapes: seq_id, seq_ids, seq_id_range,
         msg_id, msg_ids, time (a [start, end] pair of epoch seconds).
         An open end (null) in a range means "up to the newest"."""
         db = self._db()
@@ -151,7 +160,7 @@ class Outbox:
         else:
             raise ValueError("query needs one of seq_id, seq_ids, seq_id_range, msg_id, msg_ids, time")
         rows = db.execute(sql + f" ORDER BY seq_id LIMIT {MAX_REPLY}", args).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [_as_bytes(r[0]) for r in rows]
 
     def prune(self, *, max_age: float | None = None, max_count: int | None = None) -> int:
         """Drop old envelopes; the numbering goes on (last_seq is kept)."""

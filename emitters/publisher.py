@@ -71,9 +71,9 @@ class Publisher:
         items = [(e.key, self._builder(e)) for e in events]
         stored = self.outbox.append_many(items)
         out = []
-        for envelope, new in stored:
+        for envelope, data, new in stored:
             if new:
-                self._send(envelope)
+                self._send(envelope, data)
                 metrics.inc("debpulse_emitted_total", help="messages signed and published", topic=envelope["topic"])
             else:
                 metrics.inc("debpulse_duplicates_suppressed_total", help="events whose key was already published")
@@ -85,23 +85,24 @@ class Publisher:
         topic = full_topic(self.opts.environment, event.topic)
         now = time.time()
         msg_id = env.new_msg_id(event.key, now)
+        msg_json = env.canonical(event.body).decode("ascii")
 
-        def build(seq: int) -> dict[str, Any]:
+        def build(seq: int) -> tuple[dict[str, Any], bytes]:
             extra: dict[str, Any] = {"seq_id": seq, "publisher": self.stream}
             if self.replay_endpoint:
                 extra["replay"] = transport.advertised(self.replay_endpoint)
             envelope = env.build(topic=topic, msg=event.body, msg_id=msg_id, i=next(_counter),
                                  username=self.opts.username, timestamp=now, extra=extra)
-            if self.signer is None:  # scope "none": unsigned, as fedmsg's sign_messages=False
-                return envelope
-            signature = self.signer.sign(env.signed_data(envelope, self.opts.scope))
-            return env.attach_signature(envelope, signature, self.opts.scope)
+            if self.signer is not None:  # scope "none": unsigned, as fedmsg's sign_messages=False
+                signature = self.signer.sign(env.signed_data(envelope, self.opts.scope, msg_json))
+                env.attach_signature(envelope, signature, self.opts.scope)
+            return envelope, env.encode(envelope, msg_json)
 
         return build
 
-    def _send(self, envelope: dict[str, Any]) -> None:
+    def _send(self, envelope: dict[str, Any], data: bytes | None = None) -> None:
         if self._sock is not None:
-            self._sock.send_multipart(env.to_frames(envelope))
+            self._sock.send_multipart([envelope["topic"].encode(), data or env.canonical(envelope)])
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()

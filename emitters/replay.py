@@ -62,11 +62,11 @@ class ReplayServer:
                     "first_seq": self.outbox.first_seq(),
                     "last_seq": self.outbox.last_seq(),
                 }})]
-            found = self.outbox.query(query)
+            found = self.outbox.query_raw(query)
         except (ValueError, TypeError, KeyError) as exc:
             return [canonical({"error": str(exc)})]
         metrics.inc("debpulse_replayed_total", len(found), help="envelopes sent by the replay endpoint")
-        return [canonical(e) for e in found] or [b""]
+        return found or [b""]
 
     def close(self) -> None:
         self._stop.set()

@@ -184,7 +184,13 @@ class Subscriber:
                 wait = min(wait, deadline - now)
             if self._sock.poll(max(1, int(wait * 1000)), zmq.POLLIN):
                 self._last_live = time.monotonic()
-                self._on_frames(self._sock.recv_multipart())
+                # Take what is waiting in one go: one poll per burst, not per message.
+                for _ in range(1000):
+                    try:
+                        frames = self._sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._on_frames(frames)
         item = self._ready.popleft()
         if self.auto_ack:
             self.ack(item)

@@ -180,7 +180,7 @@ def durability(n: int, key_file: str, tmp: Path) -> list[tuple[str, float]]:
             builder = pub._builder  # noqa: SLF001 (the very code path, minus storage)
             t0 = time.perf_counter()
             for seq in range(1, count + 1):
-                pub._send(builder(Event("logger.log", BODY))(seq))  # noqa: SLF001
+                pub._send(*builder(Event("logger.log", BODY))(seq))  # noqa: SLF001
             out.insert(0, ("no outbox (sign and send only)", count / (time.perf_counter() - t0)))
         pub.close()
     return out

@@ -77,3 +77,12 @@ def test_malformed_frames_have_a_reason(frames_, reason):
     with pytest.raises(env.MalformedFrame) as exc:
         env.from_frames(frames_)
     assert exc.value.reason == reason
+
+
+def test_encode_with_the_body_text_is_canonical():
+    e = env.build(topic="t.a", msg={"z": [1, {"b": "ü", "a": None}], "a": 1.5}, msg_id="x", i=1, username="u",
+                  extra={"seq_id": 2, "publisher": "p\"q"})
+    msg_json = env.canonical(e["msg"]).decode()
+    assert env.encode(e, msg_json) == env.canonical(e)
+    assert env.signed_data(e, env.SCOPE_ENVELOPE, msg_json) == env.signed_data(e, env.SCOPE_ENVELOPE)
+    assert env.signed_data(e, env.SCOPE_FEDMSG, msg_json) == env.canonical(e["msg"])

@@ -220,9 +220,13 @@ def test_corrupted_or_missing_outbox_is_a_clear_error(bus):
 
 def test_outbox_is_gap_free_and_idempotent(tmp_path):
     ob = Outbox(tmp_path / "o.sqlite")
-    mk = lambda n: (lambda seq: {"msg_id": f"id-{n}", "topic": "t", "timestamp": 1.0, "seq_id": seq})  # noqa: E731
+    def mk(n):
+        def build(seq):
+            e = {"msg_id": f"id-{n}", "topic": "t", "timestamp": 1.0, "seq_id": seq}
+            return e, json.dumps(e).encode()
+        return build
     out = ob.append_many([("k1", mk(1)), ("k2", mk(2)), ("k1", mk(3))])
-    assert [(e["seq_id"], new) for e, new in out] == [(1, True), (2, True), (1, False)]
+    assert [(e["seq_id"], new) for e, _, new in out] == [(1, True), (2, True), (1, False)]
     assert ob.last_seq() == 2
     assert [e["seq_id"] for e in ob.query({"seq_id_range": [1, None]})] == [1, 2]
     assert [e["seq_id"] for e in ob.query({"msg_ids": ["id-2"]})] == [2]

@@ -81,6 +81,9 @@ def test_relay_absent_logger_spools_and_exits_zero_at_once(bus):
     sub.sub.follow(bus.replay, after=0)
     [m] = sub.wait(1)
     assert m.body == {"log": "while the relay was down"}
+    deadline = time.monotonic() + 5  # removed right after it is stored and sent
+    while len(Spool(bus.state / "spool")) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert len(Spool(bus.state / "spool")) == 0
 
 
