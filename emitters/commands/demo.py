@@ -137,9 +137,10 @@ def run_demo(keep: bool, verbose: int) -> int:
                 failed[feed.adapter] = str(exc)
                 detail = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
                 say(f"[{feed.adapter}] FAILED: {detail}")
+                continue
             expected[feed.topic] = feed.adapter
         complete = tail.wait_for(expected, started + TIME_LIMIT)
-        _summary(tail, expected, skipped, time.monotonic() - started)
+        _summary(tail, expected, skipped, failed, time.monotonic() - started)
         return 0 if complete and not failed else 1
     except KeyboardInterrupt:
         say("interrupted: stopping")
@@ -156,7 +157,8 @@ def run_demo(keep: bool, verbose: int) -> int:
             shutil.rmtree(base, ignore_errors=True)
 
 
-def _summary(tail: DemoTail, expected: dict[str, str], skipped: dict[str, str], took: float) -> None:
+def _summary(tail: DemoTail, expected: dict[str, str], skipped: dict[str, str], failed: dict[str, str],
+             took: float) -> None:
     say(f"--- after {took:.1f} s:")
     width = max(len(t) for t in expected) if expected else 0
     for topic, adapter in expected.items():
@@ -170,12 +172,15 @@ def _summary(tail: DemoTail, expected: dict[str, str], skipped: dict[str, str], 
         say(f"  also: {', '.join(f'{t} ({tail.verified[t]} verified)' for t in others)}")
     for adapter, why in skipped.items():
         say(f"  {adapter}: skipped ({why})")
+    for adapter in failed:
+        say(f"  {adapter}: FAILED (see above)")
     seen = [t for t in expected if tail.verified[t]]
     rejected = sum(tail.rejected.values())
-    if len(seen) == len(expected) and not rejected and not tail.gaps:
-        say(f"every adapter's message arrived, all {sum(tail.verified.values())} messages verified")
+    if len(seen) == len(expected) and not failed and not rejected and not tail.gaps:
+        say(f"all {len(expected)} adapters' messages arrived; {sum(tail.verified.values())} messages, every one"
+            " verified" + (f" ({', '.join(skipped)} skipped)" if skipped else ""))
     else:
-        say(f"{len(seen)} of {len(expected)} adapters' messages arrived verified"
+        say(f"{len(seen)} of {len(expected) + len(failed)} adapters' messages arrived verified"
             + (f"; {rejected} rejected" if rejected else "") + (f"; {tail.gaps} gap(s)" if tail.gaps else ""))
 
 

@@ -4,7 +4,9 @@ expects (SIGTERM for debpulse commands, SIGINT for PostgreSQL)."""
 
 from __future__ import annotations
 
+import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -13,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("debpulse-demo")
 
 
 class StepFailed(Exception):
@@ -55,11 +59,12 @@ class Children:
 
     def start(self, name: str, argv: list[str], *, stop_signal: int = signal.SIGTERM, **popen: Any) -> Child:
         """Start a process that runs until the demo stops it (or exits by itself)."""
+        log.info("%s: %s", name, shlex.join(argv))
         if self.verbose:
-            log, out = None, sys.stderr
+            logfile, out = None, sys.stderr
         else:
-            log = self.logs / f"{name}.log"
-            out = open(log, "ab")  # the child keeps its own copy; ours is closed below
+            logfile = self.logs / f"{name}.log"
+            out = open(logfile, "ab")  # the child keeps its own copy; ours is closed below
         try:
             proc = subprocess.Popen(argv, env=popen.pop("env", self.env), stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=out,
@@ -68,7 +73,7 @@ class Children:
         finally:
             if out is not sys.stderr:
                 out.close()
-        child = Child(name, proc, log, stop_signal)
+        child = Child(name, proc, logfile, stop_signal)
         self.running.append(child)
         return child
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import samples
 from .children import Children, StepFailed, command, wait_until_gone
-from .wannabuild_db import ARCH, SUITE, ThrowawayPostgres, postgres_bin
+from .wannabuild_db import ARCH, SUITE, ThrowawayPostgres, postgres_bin, unreachable_by_postgres
 
 
 class Skipped(Exception):
@@ -90,6 +90,8 @@ def wannabuild_transition(ws: Workspace) -> None:
     bindir, why = postgres_bin()
     if bindir is None:
         raise Skipped(why)
+    if (closed := unreachable_by_postgres(ws.base)) is not None:
+        raise Skipped(f"the server runs as postgres, which cannot enter {closed} (set TMPDIR elsewhere)")
     db = ThrowawayPostgres(ws.base / "pg", bindir, ws.children)
     db.start()
     db.load_schema()

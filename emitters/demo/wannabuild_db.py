@@ -10,6 +10,7 @@ tables the demo touches are there.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -98,6 +99,26 @@ def postgres_bin() -> tuple[Path | None, str]:
         except KeyError:
             return None, "running as root, and there is no postgres account to run the server as"
     return found[0].parent, ""
+
+
+def unreachable_by_postgres(directory: Path) -> Path | None:
+    """The first directory on the way to `directory` that the postgres
+    account cannot pass through (a private TMPDIR, say), when we are root."""
+    if os.geteuid() != 0:
+        return None
+    account = pwd.getpwnam("postgres")
+    groups = {account.pw_gid} | {g.gr_gid for g in grp.getgrall() if "postgres" in g.gr_mem}
+    for d in [*reversed(directory.parents), directory]:
+        st = d.stat()
+        if st.st_uid == account.pw_uid:
+            allowed = st.st_mode & 0o100
+        elif st.st_gid in groups:
+            allowed = st.st_mode & 0o010
+        else:
+            allowed = st.st_mode & 0o001
+        if not allowed:
+            return d
+    return None
 
 
 class ThrowawayPostgres:
