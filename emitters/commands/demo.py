@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import cli
 from ..demo.children import Child, Children, StepFailed, command
-from ..demo.feeds import FEEDS, Skipped, Workspace
+from ..demo.feeds import FEEDS, Feed, Skipped, Workspace
 from ..demo.tail import DemoTail
 
 TIME_LIMIT = 30.0
@@ -105,10 +105,10 @@ def run_demo(keep: bool, verbose: int) -> int:
     base.chmod(0o711)
     children = Children(base / "logs", _child_env(base), verbose=verbose > 0)
     tail: DemoTail | None = None
-    expected: dict[str, str] = {}   # topic -> adapter
+    expected: dict[str, Feed] = {}  # topic -> its feed
     skipped: dict[str, str] = {}    # adapter -> why
     failed: dict[str, str] = {}     # adapter -> what went wrong
-    say(f"debpulse demo in {base}")
+    say(f"debpulse demo in {base} ({'kept' if keep else 'removed'} at the end)")
     try:
         try:
             _, endpoint, replay, certificate = _start_relay(children, base)
@@ -138,10 +138,10 @@ def run_demo(keep: bool, verbose: int) -> int:
                 detail = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
                 say(f"[{feed.adapter}] FAILED: {detail}")
                 continue
-            expected[feed.topic] = feed.adapter
+            expected[feed.topic] = feed
         complete = tail.wait_for(expected, started + TIME_LIMIT)
-        _summary(tail, expected, skipped, failed, time.monotonic() - started)
-        return 0 if complete and not failed else 1
+        _summary(tail, expected, skipped, failed, time.monotonic() - started, base)
+        return 0 if complete and not failed and not sum(tail.rejected.values()) else 1
     except KeyboardInterrupt:
         say("interrupted: stopping")
         raise
@@ -157,16 +157,20 @@ def run_demo(keep: bool, verbose: int) -> int:
             shutil.rmtree(base, ignore_errors=True)
 
 
-def _summary(tail: DemoTail, expected: dict[str, str], skipped: dict[str, str], failed: dict[str, str],
-             took: float) -> None:
+def _summary(tail: DemoTail, expected: dict[str, Feed], skipped: dict[str, str], failed: dict[str, str],
+             took: float, base: Path) -> None:
     say(f"--- after {took:.1f} s:")
     width = max(len(t) for t in expected) if expected else 0
-    for topic, adapter in expected.items():
+    for topic, feed in expected.items():
         ok, bad = tail.verified[topic], tail.rejected[topic]
         state = f"{ok} verified" if ok else "not seen"
         if bad:
             state += f", {bad} REJECTED"
-        say(f"  {topic:<{width}}  {state}  (from {adapter})")
+        say(f"  {topic:<{width}}  {state}  (from {feed.adapter})")
+        log = base / feed.log
+        if not ok and log.exists():  # its own words on what happened
+            for line in log.read_text(errors="replace").strip().splitlines()[-4:]:
+                say(f"    | {line}")
     others = sorted(t for t in set(tail.verified) | set(tail.rejected) if t not in expected)
     if others:
         say(f"  also: {', '.join(f'{t} ({tail.verified[t]} verified)' for t in others)}")
@@ -194,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), stream=sys.stderr,
                         format="%(name)s: %(levelname)s: %(message)s")
-    # SIGTERM unwinds like Ctrl-C (cli.entry), so the finally above cleans up.
+    # Ctrl-C (also when started in the background, where SIGINT may come
+    # ignored) and SIGTERM (cli.entry) unwind, so run_demo cleans up.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     return run_demo(args.keep, args.verbose)
 

@@ -32,6 +32,7 @@ class Feed:
     topic: str              # the message the feed must bring, relative to org.debian.<env>.
     story: str              # what happens, in one line
     run: Callable[[Workspace], None]
+    log: str                # the adapter's log, relative to the workspace (without -v)
 
 
 def _tool(script: str, module: str, *args: str) -> list[str]:
@@ -117,14 +118,16 @@ def debbugs_mail(ws: Workspace) -> None:
 
 FEEDS = (
     Feed("git", "git.receive",
-         "`debpulse-git install` puts its hook into a bare repository; a clone pushes one commit", git_push),
+         "`debpulse-git install` puts its hook into a bare repository; a clone pushes one commit", git_push,
+         "git/hello.git/debpulse/hook.log"),
     Feed("dak", "dak.package.accept",
          f"dak's mail \"{samples.CHANGES_NAME} ACCEPTED into {samples.SUITE}\" lands in a Maildir;"
-         " `debpulse-dak --maildir DIR --once` reads it", dak_mail),
+         " `debpulse-dak --maildir DIR --once` reads it", dak_mail, "logs/debpulse-dak.log"),
     Feed("wanna-build", "wannabuild.package.state.update",
          f"a throwaway PostgreSQL with wanna-build's tables, where a buildd takes {samples.SOURCE} on {ARCH};"
-         " `debpulse-wanna-build --once` reads it as the read-only guest", wannabuild_transition),
+         " `debpulse-wanna-build --once` reads it as the read-only guest", wannabuild_transition,
+         "logs/debpulse-wanna-build.log"),
     Feed("debbugs", "debbugs.bug.report",
          f"`debpulse-debbugs maildir DIR` watches a Maildir; debbugs' \"report {samples.BUG}\" mail is delivered",
-         debbugs_mail),
+         debbugs_mail, "logs/debpulse-debbugs.log"),
 )
