@@ -30,7 +30,7 @@ TIME_LIMIT = 30.0
 
 EPILOG = """\
 example:
-  debpulse-demo          # about 10 seconds; exit 0 when every adapter's message arrived verified
+  debpulse-demo          # about 5 seconds; exit 0 when every adapter's message arrived verified
   debpulse-demo --keep   # keep the directory (logs, Maildirs, repositories, the relay's outbox)
 
 Needs no configuration and touches nothing outside its temporary directory:
