@@ -10,6 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
 
+from debpulse.adapters.common.service import (
+    add_metrics_flag,
+    check_tables,
+    metrics_port,
+    ready,
+    serve_metrics,
+)
 from debpulse.emitters import paths
 from debpulse.emitters.cli import add_common, config_from, parser, run, setup_logging
 from debpulse.emitters.config import Config
@@ -24,7 +31,7 @@ log = logging.getLogger("debpulse.wannabuild")
 NAME = "wannabuild"
 DEFAULT_DSN = "service=wanna-build"
 KEYS = {"dsn", "architectures", "suites", "poll_interval", "lookback", "batch", "start", "listen", "channel",
-        "timezone"}
+        "timezone", "metrics_port"}
 
 EXAMPLE = """\
 examples:
@@ -65,6 +72,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", help=f"notification channel (default {DEFAULT_CHANNEL})")
     p.add_argument("--timezone", help="PostgreSQL TimeZone wanna-build writes with (default the server's)")
     p.add_argument("--once", action="store_true", help="catch up, then exit")
+    add_metrics_flag(p)
     add_common(p, publish=True)
     return p
 
@@ -84,6 +92,7 @@ def _trigger_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace, config: Config) -> Settings:
     """Flags win over the [wannabuild] table."""
+    check_tables(config)
     sec = config.section(NAME)
     sec.check_keys(KEYS)
 
@@ -123,10 +132,14 @@ def _main(argv: Sequence[str] | None) -> int:
     setup_logging(args.verbose)
     config = config_from(args)
     settings = settings_from(args, config)
+    port = metrics_port(args, config.section(NAME))
     directory = state_dir(args, config)
     emitter = open_emitter(args, config, name=NAME)
     try:
         source = WannaBuildSource(settings, emitter, directory)
+        if not args.once:
+            serve_metrics(port)
+            ready(f"following {len(source.streams)} stream(s)")
         source.run(once=args.once)
     finally:
         emitter.close()

@@ -306,6 +306,9 @@ class WannaBuildSource:
             self._warned_clock = True
             log.warning("%s: rows are stamped ahead of the server clock; set [wannabuild] timezone to the"
                         " one wanna-build writes with", stream.name)
+        # How far behind wanna-build this stream is: the age of the oldest new row.
+        metrics.set_gauge("debpulse_source_lag_seconds", (now - rows[0][0]).total_seconds() if rows else 0.0,
+                          adapter="wannabuild", source=stream.name, help="age of the input being handled")
         self._handle(stream, mark, rows, final)
         if mark.settle(min(complete_upto, final)):
             self._save(stream)

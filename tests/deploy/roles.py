@@ -103,7 +103,7 @@ def _make_named_files(role: Role, key: GpgKey) -> None:
                     (p / sub).mkdir(parents=True, exist_ok=True)
             elif k == "removals":
                 p.parent.mkdir(parents=True, exist_ok=True)
-            elif k in ("maildir", "state_dir", "spool"):
+            elif k in ("maildir", "state_dir", "spool", "repo_root"):
                 p.mkdir(parents=True, exist_ok=True)
             elif k == "policy":
                 assert p.exists(), f"{role.name}: policy {p} is not among the example files"
@@ -150,6 +150,15 @@ class Notify:
             except TimeoutError:
                 pass
         raise AssertionError(f"no {state} within {timeout} s (got {self.messages})")
+
+    def drain(self) -> list[str]:
+        """Every message received so far."""
+        self.sock.settimeout(0)
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.messages
 
     def close(self) -> None:
         self.sock.close()
