@@ -6,7 +6,6 @@ them cleanly.  Real relay, real adapters, real mail from the shared samples."""
 from __future__ import annotations
 
 import mailbox
-import os
 import signal
 import subprocess
 import urllib.error
@@ -33,7 +32,7 @@ def notify(tmp_path: Path) -> Iterator[Notify]:
 def _role(name: str, key: GpgKey) -> Iterator[Role]:
     r = install_role(name, key)
     yield r
-    drop_role(r) if not os.environ.get("KEEP") else None
+    drop_role(r)
 
 
 @pytest.fixture
@@ -183,3 +182,28 @@ def test_git_webhook_ready_and_metrics(git_host: Role, notify: Notify) -> None:
         assert scrape(port)['debpulse_git_webhook_requests_total{code="401"}'] == 1
         webhook.send_signal(signal.SIGTERM)
         assert webhook.wait(15) == 0
+
+
+def test_git_host_hook_hands_a_push_to_the_relay(git_host: Role, notify: Notify, tmp_path: Path) -> None:
+    """The post-receive hook with the git host's configuration: the push goes
+    through [bus] relay to the relay, which publishes it."""
+    role = git_host
+    work, bare = tmp_path / "work", role.path("/srv/git/debian/hello.git")
+    git = ["git", "-c", "user.name=Jane Maintainer", "-c", "user.email=jane@example.org"]
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    subprocess.run(["git", "init", "-q", "-b", "master", str(work)], check=True)
+    (work / "README").write_text("hello\n")
+    subprocess.run([*git, "-C", str(work), "add", "README"], check=True)
+    subprocess.run([*git, "-C", str(work), "commit", "-q", "-m", "Initial packaging"], check=True)
+    subprocess.run(["git", "-C", str(work), "push", "-q", str(bare), "master"], check=True, capture_output=True)
+    rev = subprocess.run(["git", "-C", str(bare), "rev-parse", "master"], check=True, capture_output=True,
+                         text=True).stdout.strip()
+    port = free_port()
+    with service(relay_argv(role, port), role, "relay", notify):
+        hook = subprocess.run([*command("debpulse-git"), "hook", "--config", str(role.config), "--git-dir", str(bare)],
+                              input=f"{'0' * 40} {rev} refs/heads/master\n", env=role.env, capture_output=True,
+                              text=True, timeout=60)
+        assert hook.returncode == 0 and not hook.stderr, hook.stderr
+        found = wait_metric(port, 'debpulse_emitted_total{topic="org.debian.production.git.receive"}', 1)
+        assert found['debpulse_emitted_total{topic="org.debian.production.git.ref.create"}'] == 1
+    assert not list(role.path("/var/lib/debpulse/spool").glob("*.json"))
