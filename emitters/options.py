@@ -70,8 +70,11 @@ class BusOptions:
             username=bus.get("username", str, "") or _whoami(),
             synchronous=bus.get("synchronous", str, "NORMAL").upper(),
         )
+        # The spool is the relay's, shared by every local publisher: a
+        # command's own --state-dir (positions, quarantine) does not move it.
         spool = bus.get("spool", str, None)
-        opts.spool = Path(spool) if spool else opts.state_dir / "spool"
+        shared_state = bus.get("state_dir", str, None)
+        opts.spool = Path(spool) if spool else (Path(shared_state) if shared_state else paths.state_dir()) / "spool"
         opts.check(bus.where)
         return opts
 

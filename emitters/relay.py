@@ -100,7 +100,7 @@ class Relay:
                 requests.append((ident, str(exc)))
         events = [e for _, evs in requests if not isinstance(evs, str) for e in evs]
         if events:
-            self.publisher.publish_events(events)
+            self.publisher.publish_events(events, validated=True)
         for ident, evs in requests:
             answer = {"ok": False, "error": evs} if isinstance(evs, str) else {"ok": True, "count": len(evs)}
             self._sock.send_multipart([ident, json.dumps(answer).encode()])
@@ -116,7 +116,7 @@ class Relay:
                 continue
             except OSError:
                 continue
-            self.publisher.publish_events([event])
+            self.publisher.publish_events([event], validated=True)
             path.unlink()
             drained += 1
         if drained:

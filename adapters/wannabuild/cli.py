@@ -172,3 +172,7 @@ def _install_trigger(argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     run(_main, argv)
+
+
+if __name__ == "__main__":
+    main()

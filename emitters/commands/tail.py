@@ -23,7 +23,8 @@ examples:
 """
 
 
-def _line(item: Received | Gap) -> str:
+def summary_line(item: Received | Gap) -> str:
+    """The one line debpulse-tail prints for an item (the demo prints it too)."""
     if isinstance(item, Gap):
         kind = "lost" if item.permanent else "missing (will retry)"
         return f"!! {item.publisher}: messages {item.first}..{item.last} {kind}: {item.reason}"
@@ -37,7 +38,7 @@ def _line(item: Received | Gap) -> str:
     return f"{stamp} [{mark}] {relative_topic(item.topic)}: {item.summary}{flags}"
 
 
-def _json(item: Received | Gap) -> str:
+def json_line(item: Received | Gap) -> str:
     if isinstance(item, Gap):
         return json.dumps({"gap": {"publisher": item.publisher, "first": item.first, "last": item.last,
                                    "reason": item.reason, "permanent": item.permanent}})
@@ -90,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The line and its checkpoint go together: a SIGTERM or Ctrl-C
             # waits until both are done, so a restart repeats nothing.
             with _signals_held():
-                print(_json(item) if args.json else _line(item), flush=True)
+                print(json_line(item) if args.json else summary_line(item), flush=True)
                 sub.ack(item)
             if isinstance(item, Received):
                 shown += 1

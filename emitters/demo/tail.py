@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..commands.tail import _line
+from ..commands.tail import summary_line
 from ..config import Config
 from ..consumer import open_subscriber
 from ..replay import ReplayError
@@ -58,7 +58,7 @@ class DemoTail(threading.Thread):
                 item = sub.receive(timeout=0.2)
                 if item is None:
                     continue
-                self.say(_line(item))
+                self.say(summary_line(item))
                 with self._changed:
                     if not isinstance(item, Received):
                         self.gaps += 1

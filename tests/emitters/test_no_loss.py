@@ -26,8 +26,9 @@ from debpulse.emitters.verify import Verifier
 
 
 def client(bus) -> RelayClient:
-    opts = BusOptions.from_args(argparse.Namespace(relay=bus.relay_socket, state_dir=str(bus.state)), Config(),
-                                name="test")
+    config = Config({"bus": {"state_dir": str(bus.state)}})
+    opts = BusOptions.from_args(argparse.Namespace(relay=bus.relay_socket), config, name="test")
+    assert opts.spool_dir == bus.state / "spool"
     return RelayClient(opts)
 
 
