@@ -129,3 +129,30 @@ def test_python_api_publish_and_subscribe(bus, monkeypatch):
     assert publish("package.note", {"source": "hello"}, modname="dak") == "relay"
     [m] = sub.wait(1)
     assert m.topic == "org.debian.dev.dak.package.note" and m.body == {"source": "hello"}
+
+
+def test_python_api_subscribe_yields_verified_messages(bus, monkeypatch):
+    import threading
+
+    for k, v in bus.env.items():
+        monkeypatch.setenv(k, v)
+    from debpulse.emitters.api import publish, subscribe
+
+    got = []
+
+    def consume():
+        for message in subscribe(["org.debian.dev.dak."], endpoints=[bus.endpoint],
+                                 keyring=str(bus.key.public_file)):
+            got.append(message)
+            return
+
+    t = threading.Thread(target=consume, daemon=True)
+    t.start()
+    for n in range(50):  # until the new SUB socket has joined
+        publish("package.note", {"n": n}, modname="dak")
+        publish("log", {"log": "not subscribed"}, modname="logger")
+        t.join(0.2)
+        if got:
+            break
+    assert got and got[0].verdict.ok and got[0].topic == "org.debian.dev.dak.package.note"
+    assert got[0].summary
