@@ -217,12 +217,15 @@ class AmqpPublisher:
     def flush(self) -> None:
         with self._cond:
             connection = self._connection
-            wake, self._send_scheduled = not self._send_scheduled and bool(self._unsent), True
-        if connection is not None and wake:
+            wake = connection is not None and bool(self._unsent) and not self._send_scheduled
+            if wake:
+                self._send_scheduled = True
+        if wake:
             try:
                 connection.ioloop.add_callback_threadsafe(self._send)
             except Exception:  # the loop is closing; the reconnection sends it
-                pass
+                with self._cond:
+                    self._send_scheduled = False
 
     def wait(self, ticket: Ticket, timeout: float | None = None) -> bool:
         """True once `ticket` is confirmed; False after `timeout` seconds."""

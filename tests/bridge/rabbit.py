@@ -5,6 +5,7 @@ rabbitmq user and owned by PID (the packaged service, if any, is left alone).
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import shutil
@@ -23,6 +24,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    # A test run that is itself killed leaves no broker behind.
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def server_script() -> str | None:
@@ -84,6 +90,7 @@ class Broker:
                 ["epmd", "-port", str(self.epmd_port), "-address", "127.0.0.1"],
                 env=self.env, user="rabbitmq", group="rabbitmq",
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         # RabbitMQ says READY=1 on this socket once it accepts clients.
         if self._notify is None:
@@ -94,6 +101,7 @@ class Broker:
             self.proc = subprocess.Popen(
                 [self.script], env=self.env, user="rabbitmq", group="rabbitmq", cwd=self.base,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + timeout
         self._notify.settimeout(0.2)
