@@ -59,6 +59,7 @@ def test_unit_is_a_hardened_notify_service(unit: Path) -> None:
     service = _unit(unit)["Service"]
     assert service["Type"] == "notify"
     assert service["Restart"] == "on-failure"
+    assert service["RestartPreventExitStatus"] == "2"  # a configuration mistake: no restart loop
     assert service["User"] == "debpulse"
     assert service["ProtectSystem"] == "strict"
     assert service["StateDirectory"] == "debpulse"
