@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 SCHEMA_NAME = "base.message"
 SEVERITY_INFO = 20  # fedora_messaging.message.INFO
 ENVELOPE_HEADER = "debpulse_envelope"
+NACK_PAUSE = 1.0  # seconds before sending again what the broker refused
 # AMQP header values are short strings; names in a header key are kept to
 # what a binding or a filter can match.
 _HEADER_ITEM = re.compile(r"^[^\s]{1,200}$")
@@ -347,14 +348,17 @@ class AmqpPublisher:
                     t.confirmed = True
                 self._cond.notify_all()
             else:
-                # The broker could not take them (an internal error): send again.
-                log.warning("broker refused %d message(s); sending them again", len(tickets))
+                # A queue refused them (reject-publish overflow, an internal
+                # error): send again, after a pause rather than in a hot loop.
+                log.warning("broker refused %d message(s); sending them again in %g s", len(tickets), NACK_PAUSE)
                 self._unsent.extendleft(reversed(tickets))
         if acked:
             metrics.inc("debpulse_bridge_confirmed_total", len(tickets), help="messages confirmed by the broker")
         else:
             metrics.inc("debpulse_bridge_nacked_total", len(tickets), help="messages refused by the broker")
-            self._send()
+            connection = self._connection
+            if connection is not None:
+                connection.ioloop.call_later(NACK_PAUSE, self._send)
 
     def _on_channel_closed(self, channel: Any, reason: Exception) -> None:
         if not self._stopping:

@@ -23,11 +23,12 @@ class TestQueue:
 
     __test__ = False
 
-    def __init__(self, url: str, *bindings: str, name: str | None = None) -> None:
+    def __init__(self, url: str, *bindings: str, name: str | None = None,
+                 arguments: dict[str, Any] | None = None) -> None:
         self.url = url
         self.name = name or f"test-{uuid.uuid4().hex[:8]}"
         with self._channel() as ch:
-            ch.queue_declare(self.name, durable=True, arguments={"x-queue-type": "quorum"})
+            ch.queue_declare(self.name, durable=True, arguments={"x-queue-type": "quorum", **(arguments or {})})
             for binding in bindings or ("org.debian.#",):
                 ch.queue_bind(self.name, "amq.topic", binding)
 

@@ -179,6 +179,25 @@ def test_bridge_restart_with_the_same_checkpoint_misses_nothing(bus, rabbitmq, s
     notify.close()
 
 
+def test_messages_the_broker_refuses_are_sent_again_once_there_is_room(bus, rabbitmq, start_bridge):
+    # A consumer queue that refuses publishes when full makes the broker nack
+    # (a classic queue: a quorum queue checks its length with some lag).
+    queue = TestQueue(rabbitmq.url, "org.debian.*.logger.#",
+                      arguments={"x-queue-type": "classic", "x-max-length": 3, "x-overflow": "reject-publish"})
+    bridge = start_bridge("--resume", "nack")
+    try:
+        join(bus, queue, bridge)
+        publish(bus, [Event("logger.log", {"log": f"n{i}"}) for i in range(8)])
+        deadline = time.monotonic() + 10
+        while "broker refused" not in bridge.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "broker refused" in bridge.output(), bridge.output()[-3000:]
+        got = logs(queue.drain(8, timeout=20, settle=0.5))  # each get makes room for a refused one
+    finally:
+        queue.delete()
+    assert sorted(set(got), key=lambda m: int(m[1:])) == [f"n{i}" for i in range(8)], bridge.output()[-2000:]
+
+
 def test_a_message_that_does_not_verify_is_never_bridged(bus, rabbitmq, start_bridge, rsa_key):
     rogue_endpoint = f"tcp://127.0.0.1:{free_port()}"
     ctx = zmq.Context.instance()
