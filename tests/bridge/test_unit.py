@@ -35,6 +35,7 @@ def test_systemd_analyze_verify(tmp_path):
 def test_hardened_notify_service_with_the_state_directory():
     s = service()
     assert (s["Type"], s["User"], s["Restart"]) == ("notify", "debpulse", "on-failure")
+    assert s["RestartPreventExitStatus"] == "2"  # a configuration mistake is not retried in a loop
     assert (s["ProtectSystem"], s["NoNewPrivileges"], s["CapabilityBoundingSet"]) == ("strict", "yes", "")
     # The checkpoint lives where the code looks for it when not root.
     assert s["StateDirectory"] == "debpulse" and "DEBPULSE_STATE_DIR=%S/debpulse" in s["Environment"]
