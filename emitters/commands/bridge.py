@@ -186,20 +186,23 @@ class Bridge:
         self._ack_confirmed()
 
     def _ack_confirmed(self) -> None:
-        done: dict[str | None, Received | Gap] = {}
+        # The checkpoint keeps the highest acknowledged number per stream and
+        # is written on every ack: acknowledging the highest of a confirmed
+        # run per stream is the same, one write instead of many.
+        highest: dict[str, tuple[int, Received | Gap]] = {}
         while self._inflight:
             item, ticket = self._inflight[0]
             if ticket is not None and not ticket.confirmed:
                 break
             self._inflight.popleft()
-            # The checkpoint keeps the highest acknowledged number per stream
-            # and is written on every ack: acknowledging the last of a
-            # confirmed run per stream is the same, one write instead of many.
-            done[item.publisher] = item
             if ticket is not None:
                 self.bridged += 1
                 metrics.inc("debpulse_bridge_messages_total", help="bus messages confirmed by the broker")
-        for item in done.values():
+            # A gap still being repaired moves nothing; a late repair is below what is acknowledged.
+            mark = item.seq_id if isinstance(item, Received) else item.last if item.permanent else None
+            if item.publisher and mark and mark >= highest.get(item.publisher, (0, item))[0]:
+                highest[item.publisher] = (mark, item)
+        for _, item in highest.values():
             self.sub.ack(item)
 
     def run(self) -> None:
