@@ -90,7 +90,7 @@ def _make_named_files(role: Role, key: GpgKey) -> None:
                 continue
             p = Path(v)
             if k in ("signing_key",):
-                _copy(key.secret_file, p, 0o640)
+                _copy(key.secret_file, p, 0o600)
             elif k in ("keyring", "keyrings"):
                 _copy(key.public_file, p, 0o644)
             elif k == "tsig_key_file":
