@@ -6,6 +6,7 @@ Every lookup names the key and the file, so a mistake is one clear line.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -14,6 +15,11 @@ from typing import Any, TypeVar
 from .errors import ConfigError
 
 SYSTEM_CONFIG = Path("/etc/debpulse/debpulse.toml")
+
+# Every table some debpulse program reads.  One file serves all the programs
+# of a host, so each ignores the others' tables; a table that no program
+# reads is a typo ([dakk]) that would silently leave the defaults in force.
+KNOWN_TABLES = {"bus", "subscribe", "dns", "signer", "dak", "wannabuild", "debbugs", "git", "trigger", "bridge"}
 T = TypeVar("T")
 _MISSING: Any = object()
 
@@ -25,6 +31,13 @@ class Config:
     def __init__(self, data: dict[str, Any] | None = None, origin: dict[str, str] | None = None):
         self.data = data or {}
         self.origin = origin or {}
+
+    def check_tables(self) -> None:
+        for name in self.data:
+            if name not in KNOWN_TABLES:
+                close = difflib.get_close_matches(name, sorted(KNOWN_TABLES), n=1)
+                hint = f" (did you mean [{close[0]}]?)" if close else ""
+                raise ConfigError(f"{self.where(name)}: unknown table [{name}]{hint}")
 
     def where(self, section: str) -> str:
         return self.origin.get(section, "configuration")
@@ -104,4 +117,6 @@ def load_config(path: str | None = None) -> Config:
             else:
                 merged[key] = value
             origin[key] = str(f)
-    return Config(merged, origin)
+    config = Config(merged, origin)
+    config.check_tables()
+    return config

@@ -27,17 +27,19 @@ class Emitter(Protocol):
         ...
 
 
-def open_emitter(args: argparse.Namespace, config: Config, *, name: str) -> Emitter:
+def open_emitter(args: argparse.Namespace, config: Config, *, name: str, relay_only: bool = False) -> Emitter:
     """The emitter the flags and the [bus] section ask for.
 
     --publish (or [bus] publish) binds a PUB socket and signs here, with
     --signing-key; otherwise events go to the local relay.  `name` names the
-    publisher (state directory, `username`).
+    publisher (state directory, `username`).  `relay_only`: short-lived
+    publishers (the git hook) always hand over to the relay, whatever the
+    host's [bus] publish says.
     """
     from .options import BusOptions
 
     opts = BusOptions.from_args(args, config, name=name)
-    if opts.publish:
+    if opts.publish and not relay_only:
         from .publisher import Publisher
 
         return Publisher(opts)

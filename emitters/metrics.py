@@ -75,6 +75,11 @@ def serve(port: int, host: str = "127.0.0.1") -> Any:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, port), _Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), _Handler)
+    except OSError as exc:  # two programs given one port: the operator's to fix
+        from .errors import ConfigError
+
+        raise ConfigError(f"metrics port {port}: {exc.strerror}") from None
     threading.Thread(target=server.serve_forever, daemon=True, name="metrics").start()
     return server

@@ -8,7 +8,6 @@ The port comes from --metrics-port or a key in the adapter's own table
 from __future__ import annotations
 
 import argparse
-import difflib
 import logging
 
 from debpulse.emitters import metrics, systemd
@@ -17,19 +16,9 @@ from debpulse.emitters.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-# Every table some debpulse program reads.  The file is shared by all the
-# programs of a host, so each ignores the others' tables; a table no
-# program reads is a typo ([dakk]) that would otherwise silently leave the
-# defaults in force.
-KNOWN_TABLES = {"bus", "subscribe", "dns", "signer", "dak", "wannabuild", "debbugs", "git", "trigger", "bridge"}
-
-
 def check_tables(config: Config) -> None:
-    for name in config.data:
-        if name not in KNOWN_TABLES:
-            close = difflib.get_close_matches(name, sorted(KNOWN_TABLES), n=1)
-            hint = f" (did you mean [{close[0]}]?)" if close else ""
-            raise ConfigError(f"{config.where(name)}: unknown table [{name}]{hint}")
+    """Kept for callers; load_config checks the tables of every program."""
+    config.check_tables()
 
 
 def add_metrics_flag(p: argparse.ArgumentParser) -> None:
@@ -52,10 +41,7 @@ def serve_metrics(port: int | None) -> None:
     error (two programs given the same port), not a traceback."""
     if port is None:
         return
-    try:
-        server = metrics.serve(port)
-    except OSError as exc:
-        raise ConfigError(f"metrics port {port}: {exc.strerror}") from None
+    server = metrics.serve(port)
     log.info("metrics on http://127.0.0.1:%d/metrics", server.server_address[1])
 
 

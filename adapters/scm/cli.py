@@ -159,7 +159,7 @@ def _hook(args: argparse.Namespace) -> int:
         web_url=web_url,
         max_commits=_max_commits(args, git),
     )
-    emitter = open_emitter(args, config, name="git")
+    emitter = open_emitter(args, config, name="git", relay_only=True)
     try:
         source = PushSource(settings, emitter)
         if args.pending:

@@ -197,8 +197,10 @@ def test_mta_pipe_exit_codes(bus, tmp_path: Path, dak_samples: Path) -> None:
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     (blocked / "spool").write_text("not a directory")
+    conf = tmp_path / "blocked.toml"
+    conf.write_text(f'[bus]\nspool = "{blocked / "spool"}"\n')
     news = dakmail.new("hello_2.0-1_amd64.changes", "hello", "2.0-1", "source amd64")
-    r = _run(bus, "mail", "--state-dir", str(blocked), stdin=news)
+    r = _run(bus, "mail", "--config", str(conf), stdin=news)
     assert r.returncode == 75, r.stderr.decode()
     # No relay but a spool: handed over (exit 0), published once the relay is back.
     r = _run(bus, "mail", stdin=news)

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from testbus import GpgKey
 
-from debpulse.adapters.common.service import KNOWN_TABLES, check_tables, metrics_port
+from debpulse.adapters.common.service import check_tables, metrics_port
 from debpulse.emitters import cli
 from debpulse.emitters.announce import Announcer
-from debpulse.emitters.config import load_config
+from debpulse.emitters.config import KNOWN_TABLES, load_config
 from debpulse.emitters.consumer import open_verifier
 from debpulse.emitters.discovery import Discovery
 from debpulse.emitters.emitter import open_emitter
