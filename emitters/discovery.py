@@ -15,7 +15,6 @@ must validate with DNSSEC up to that anchor, or the domain counts as failing.
 from __future__ import annotations
 
 import argparse
-import base64
 import functools
 import logging
 import random
@@ -23,7 +22,6 @@ import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import dns._features
@@ -39,11 +37,11 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 import dns.zonefile
-from dns.rdtypes.util import Bitmap
 
 from . import metrics
 from .config import Config
-from .errors import ConfigError, DebpulseError
+from .dnssec import TrustAnchors, denies
+from .errors import ConfigError, DebpulseError, DiscoveryError
 
 log = logging.getLogger("debpulse.discovery")
 
@@ -52,10 +50,6 @@ TXT_MARKER = "debpulse=1"
 DEFAULT_REFRESH = 60.0
 DEFAULT_TIMEOUT = 3.0
 DNS_KEYS = {"nameservers", "trust_anchor", "timeout", "announce"}
-
-
-class DiscoveryError(DebpulseError):
-    """One domain could not be resolved, or its answer did not validate."""
 
 
 @dataclass(frozen=True)
@@ -182,65 +176,6 @@ def read_endpoints_file(path: Path) -> list[PublisherInfo]:
     return parse_endpoints(text, str(path))
 
 
-# --- DNSSEC ---------------------------------------------------------------------
-
-class TrustAnchors:
-    """DS or DNSKEY records (zone-file lines, as `keymgr ZONE ds` or
-    `dnssec-dsfromkey` print them) for the zones that hold SRV records."""
-
-    def __init__(self, rrsets: Iterable[dns.rrset.RRset], where: str = "trust anchor") -> None:
-        self.where = where
-        self.by_zone: dict[dns.name.Name, list[dns.rrset.RRset]] = {}
-        for rrset in rrsets:
-            if rrset.rdtype not in (dns.rdatatype.DS, dns.rdatatype.DNSKEY):
-                raise ConfigError(f"{where}: only DS and DNSKEY records can be trust anchors, not "
-                                  f"{dns.rdatatype.to_text(rrset.rdtype)} for {rrset.name}")
-            self.by_zone.setdefault(rrset.name, []).append(rrset)
-        if not self.by_zone:
-            raise ConfigError(f"{where}: no DS or DNSKEY record in the trust anchor file")
-
-    @classmethod
-    def from_file(cls, path: Path) -> TrustAnchors:
-        if not dns._features.have("dnssec"):
-            raise ConfigError(f"{path}: DNSSEC validation needs dnspython's dnssec extra "
-                              "(pip install 'dnspython[dnssec]': a recent python3-cryptography)")
-        try:
-            text = path.read_text(encoding="ascii")
-        except (OSError, UnicodeError) as exc:
-            raise ConfigError(f"{path}: cannot read trust anchor: {exc}") from None
-        try:
-            rrsets = dns.zonefile.read_rrsets(text, rdclass=None, default_ttl=3600, relativize=False)
-        except dns.exception.DNSException as exc:
-            raise ConfigError(f"{path}: not DS or DNSKEY records in zone-file form: {exc}") from None
-        return cls(rrsets, str(path))
-
-    def trusted_keys(self, zone: dns.name.Name, dnskeys: dns.rrset.RRset) -> dns.rrset.RRset:
-        """The members of a zone's DNSKEY RRset that an anchor vouches for."""
-        anchors = self.by_zone.get(zone)
-        if not anchors:
-            known = ", ".join(str(z) for z in self.by_zone)
-            raise DiscoveryError(f"no trust anchor for zone {zone} (anchors are for {known})")
-        trusted = dns.rrset.RRset(zone, dns.rdataclass.IN, dns.rdatatype.DNSKEY)
-        for key in dnskeys:
-            for anchor in anchors:
-                if anchor.rdtype == dns.rdatatype.DNSKEY and key in anchor:
-                    trusted.add(key)
-                elif anchor.rdtype == dns.rdatatype.DS and any(
-                    _ds_matches(zone, key, ds) for ds in anchor
-                ):
-                    trusted.add(key)
-        if not trusted:
-            raise DiscoveryError(f"no DNSKEY of {zone} matches the trust anchor (key rolled over?)")
-        return trusted
-
-
-def _ds_matches(zone: dns.name.Name, key: object, ds: object) -> bool:
-    try:
-        return dns.dnssec.make_ds(zone, key, ds.digest_type) == ds  # type: ignore[attr-defined,arg-type]
-    except dns.dnssec.UnsupportedAlgorithm:
-        return False
-
-
 # --- resolving one domain -----------------------------------------------------
 
 class SrvResolver:
@@ -315,7 +250,7 @@ class SrvResolver:
             raise DiscoveryError(f"{what}: unsigned negative answer (no NSEC or NSEC3 proof)")
         for r in denials:
             self._verify(response.authority, r, zone_keys, what)
-        if not _denies(denials, qname, rdtype, response.rcode() == dns.rcode.NXDOMAIN):
+        if not denies(denials, qname, rdtype, response.rcode() == dns.rcode.NXDOMAIN):
             raise DiscoveryError(f"{what}: the NSEC records do not prove that the records are absent")
 
     def _verify(self, section: list[dns.rrset.RRset], rrset: dns.rrset.RRset,
@@ -354,55 +289,6 @@ class SrvResolver:
         except dns.dnssec.ValidationFailure as exc:
             raise DiscoveryError(f"{what}: the key set is not signed by an anchored key ({exc})") from None
         return dnskeys
-
-
-def _denies(proofs: list[dns.rrset.RRset], qname: dns.name.Name, rdtype: dns.rdatatype.RdataType,
-            nxdomain: bool) -> bool:
-    """Do these (already verified) NSEC or NSEC3 RRsets prove that `qname`
-    has no `rdtype` records?  NODATA: a record at the name without the type.
-    NXDOMAIN: the name falls in a gap (NSEC), or the closest encloser matches
-    and the next closer name falls in a gap (NSEC3, RFC 5155 8.4).  The
-    wildcard proof is not checked: our zones hold no wildcards there."""
-    gaps: list[tuple[Any, Any, Any]] = []  # (owner, next, rdata) in one comparable form
-    hashed = any(p.rdtype == dns.rdatatype.NSEC3 for p in proofs)
-    params = None
-    for proof in proofs:
-        for rd in proof:
-            if proof.rdtype == dns.rdatatype.NSEC3:
-                params = (rd.salt, rd.iterations, rd.algorithm)
-                nxt = base64.b32hexencode(rd.next).decode().rstrip("=")
-                gaps.append((proof.name.labels[0].decode().upper(), nxt, rd))
-            elif not hashed:
-                gaps.append((proof.name, rd.next, rd))
-
-    def key(name: dns.name.Name) -> Any:
-        return dns.dnssec.nsec3_hash(name, *params) if hashed and params else name
-
-    def matching(name: dns.name.Name) -> Any:
-        return next((rd for owner, _, rd in gaps if owner == key(name)), None)
-
-    def covered(name: dns.name.Name) -> bool:
-        return any(_in_gap(owner, key(name), nxt) for owner, nxt, _ in gaps)
-
-    if not nxdomain:
-        rd = matching(qname)
-        types = set(Bitmap(rd.windows).to_text().split()) if rd is not None else set()
-        return rd is not None and dns.rdatatype.to_text(rdtype) not in types and "CNAME" not in types
-    if not hashed:
-        return covered(qname)
-    name = qname
-    while len(name) > 1:
-        if matching(name.parent()) is not None and covered(name):
-            return True
-        name = name.parent()
-    return False
-
-
-def _in_gap(owner: Any, name: Any, nxt: Any) -> bool:
-    # Canonical DNS order; the last record of the zone wraps round to the apex.
-    if owner < nxt:
-        return owner < name < nxt
-    return name > owner or name < nxt
 
 
 def _first_error(exc: dns.resolver.NoNameservers) -> str:

@@ -32,3 +32,7 @@ class SchemaError(DebpulseError):
 
 class EmitError(DebpulseError):
     """The event could not be handed over durably (no relay, no spool, no outbox)."""
+
+
+class DiscoveryError(DebpulseError):
+    """One domain could not be resolved, or its answer did not validate."""

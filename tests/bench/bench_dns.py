@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from debpulse.emitters.announce import Announcement, Announcer
-from debpulse.emitters.discovery import SrvResolver, TrustAnchors
+from debpulse.emitters.discovery import SrvResolver
+from debpulse.emitters.dnssec import TrustAnchors
 
 HERE = Path(__file__).resolve().parent
 

@@ -19,7 +19,8 @@ import pytest
 
 from debpulse.emitters.announce import Announcement, Announcer, announcement_from, read_tsig_key
 from debpulse.emitters.config import Config, Section
-from debpulse.emitters.discovery import PublisherInfo, SrvResolver, TrustAnchors, read_endpoints_file
+from debpulse.emitters.discovery import PublisherInfo, SrvResolver, read_endpoints_file
+from debpulse.emitters.dnssec import TrustAnchors
 from debpulse.emitters.errors import ConfigError
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "dns"

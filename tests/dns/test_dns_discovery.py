@@ -24,10 +24,10 @@ from debpulse.emitters.discovery import (
     Discovery,
     PublisherInfo,
     SrvResolver,
-    TrustAnchors,
     order,
     parse_endpoints,
 )
+from debpulse.emitters.dnssec import TrustAnchors
 from debpulse.emitters.errors import ConfigError
 
 
