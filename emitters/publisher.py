@@ -47,6 +47,9 @@ class Publisher:
             self._sock = transport.bind_pub(opts.publish, opts.high_water_mark)
             self.replay_endpoint = opts.replay or transport.replay_endpoint_for(opts.publish)
             self._replay = ReplayServer(Outbox(self.outbox.path), self.replay_endpoint, self.stream)
+        # What subscribers are told to ask for missed messages (a wildcard
+        # bind becomes this host's name); worked out once, not per message.
+        self._replay_advertised = transport.advertised(self.replay_endpoint) if self.replay_endpoint else None
         self._last_prune = 0.0
 
     # The Emitter interface -------------------------------------------------
@@ -91,8 +94,8 @@ class Publisher:
 
         def build(seq: int) -> tuple[dict[str, Any], bytes]:
             extra: dict[str, Any] = {"seq_id": seq, "publisher": self.stream}
-            if self.replay_endpoint:
-                extra["replay"] = transport.advertised(self.replay_endpoint)
+            if self._replay_advertised:
+                extra["replay"] = self._replay_advertised
             envelope = env.build(topic=topic, msg=event.body, msg_id=msg_id, i=next(_counter),
                                  username=self.opts.username, timestamp=now, extra=extra)
             if self.signer is not None:  # scope "none": unsigned, as fedmsg's sign_messages=False

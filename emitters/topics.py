@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from .errors import ConfigError
@@ -11,6 +12,7 @@ ENVIRONMENTS = ("dev", "stg", "production")
 _PART = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
+@functools.lru_cache(maxsize=1024)
 def full_topic(env: str, relative: str) -> str:
     """`dak.package.accept` in `dev` -> `org.debian.dev.dak.package.accept`."""
     if env not in ENVIRONMENTS:
