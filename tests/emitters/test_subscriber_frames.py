@@ -1,0 +1,60 @@
+"""A subscriber never dies on a bad frame: real sockets, frames built to be
+wrong, each dropped with a counted reason, and the good message after them
+still delivered."""
+
+from __future__ import annotations
+
+import time
+
+import zmq
+from testbus import free_port
+
+from debpulse.emitters import envelope as env
+from debpulse.emitters.signing import SequoiaKeyring, SequoiaSigner
+from debpulse.emitters.subscriber import Received, Subscriber
+from debpulse.emitters.verify import Verifier
+
+TOPIC = b"org.debian.dev.logger.log"
+
+
+def test_malformed_frames_are_counted_and_the_stream_goes_on(gpg_key):
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    pub = zmq.Context.instance().socket(zmq.PUB)
+    pub.bind(endpoint)
+    sub = Subscriber([endpoint], verifier=Verifier(SequoiaKeyring.from_files([gpg_key.public_file])),
+                     catchup_interval=3600)
+    signer = SequoiaSigner.from_file(gpg_key.secret_file)
+
+    def good(n: int) -> list[bytes]:
+        e = env.build(topic=TOPIC.decode(), msg={"log": f"good {n}"}, msg_id=env.new_msg_id(), i=n, username="t")
+        return env.to_frames(env.attach_signature(e, signer.sign(env.signed_data(e, "envelope")), "envelope"))
+
+    bad = [
+        [TOPIC],                                            # one frame
+        [TOPIC, b"{}", b"extra"],                           # three frames
+        [TOPIC, b"\xff\xfe not utf-8"],
+        [TOPIC, b"{not json"],
+        [TOPIC, b'{"topic": "org.debian.dev.logger.log"}'],  # missing keys
+        [TOPIC, b'{"topic":"org.debian.dev.other","msg":{},"timestamp":1,"msg_id":"x"}'],  # topic mismatch
+        [TOPIC, b'{"log":"' + b"x" * (env.MAX_FRAME_BYTES + 10) + b'"}'],  # oversized
+    ]
+    try:
+        got: list[Received] = []
+        deadline = time.monotonic() + 20
+        n = 0
+        while not got and time.monotonic() < deadline:  # until the SUB socket has joined
+            n += 1
+            for frames in bad:
+                pub.send_multipart(frames)
+            pub.send_multipart(good(n))
+            item = sub.receive(timeout=0.3)
+            while item is not None:
+                got.append(item)  # type: ignore[arg-type]
+                item = sub.receive(timeout=0.05)
+        assert got and all(isinstance(m, Received) and m.verdict.ok for m in got)
+        assert all(m.body["log"].startswith("good") for m in got)
+        for reason in ("frame-count", "bad-utf8", "not-json", "missing-keys", "topic-mismatch", "oversized"):
+            assert sub.counts.get(reason, 0) >= 1, (reason, sub.counts)
+    finally:
+        sub.close()
+        pub.close(0)
