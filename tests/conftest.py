@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testbus import ROOT, Bus, GpgKey, drop_gpg_key, fixtures_dir, free_port, make_gpg_key  # noqa: F401 (older tests import these from conftest)
+from testbus import Bus, GpgKey, drop_gpg_key, fixtures_dir, make_gpg_key
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -177,17 +176,6 @@ def run_knotd(d: Path, port: int, zones: dict[str, bool]) -> subprocess.Popen[by
 def drop_knot(knot: Knot) -> None:
     knot.stop()
     shutil.rmtree(knot.dir, ignore_errors=True)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # pytest imports this file as the top-level module "conftest" (tests/dns
-    # must not be a package: it would shadow dnspython's `dns`), replacing
-    # tests/conftest.py under that name; other test modules import helpers
-    # with `from conftest import ...`, so hand the name back.
-    root = Path(__file__).resolve().parent.parent / "conftest.py"
-    for plugin in config.pluginmanager.get_plugins():
-        if getattr(plugin, "__file__", None) and Path(plugin.__file__).resolve() == root:
-            sys.modules["conftest"] = plugin
 
 
 @pytest.fixture(scope="session")
