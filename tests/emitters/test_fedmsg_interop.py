@@ -80,6 +80,8 @@ def test_fedmsg_tail_validates_fedmsg_scope_messages(tmp_path, gpg_key, fedmsg_t
     finally:
         tail.terminate()
         tail.wait(10)
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], env={**os.environ, "GNUPGHOME": str(home)},
+                       capture_output=True)
     printed = [line for line in out.splitlines() if "scope" in line]
     assert printed and all("fedmsg-scope" in line for line in printed)
     assert "envelope-scope" not in out

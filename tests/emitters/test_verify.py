@@ -4,6 +4,10 @@ real fedmsg fixtures (signed, tampered, topic-swapped)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 import time
 
 import pytest
@@ -91,18 +95,24 @@ def test_malformed_signature_field(verifier):
 # -- real fedmsg 1.1.7 messages ------------------------------------------------
 
 
-def fedmsg_verifier(fixtures, backend="sequoia"):
-    keys = fixtures / "fedmsg" / "test-pubkeys.asc"
-    if backend == "gnupg":
-        import subprocess
-        import tempfile
+@pytest.fixture(scope="module")
+def fedmsg_gnupg_home(shared_fixtures):
+    """A GnuPG home holding fedmsg's test keys; its agent is ended after."""
+    home = tempfile.mkdtemp(prefix="gh-", dir="/tmp")
+    env = {**os.environ, "GNUPGHOME": home}
+    subprocess.run(["gpg", "--batch", "--import", str(shared_fixtures / "fedmsg" / "test-pubkeys.asc")], env=env,
+                   capture_output=True, check=True)
+    yield home
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
 
-        home = tempfile.mkdtemp(prefix="gh-", dir="/tmp")
-        subprocess.run(["gpg", "--batch", "--import", str(keys)], env={"GNUPGHOME": home}, capture_output=True,
-                       check=True)
-        ring = GnuPGKeyring(home)
+
+def fedmsg_verifier(fixtures, gnupg_home=None):
+    """A verifier for fedmsg's test keys, in-process or with gpg (gnupg_home)."""
+    if gnupg_home:
+        ring = GnuPGKeyring(gnupg_home)
     else:
-        ring = SequoiaKeyring.from_files([keys])
+        ring = SequoiaKeyring.from_files([fixtures / "fedmsg" / "test-pubkeys.asc"])
     # Captured in the past: the window does not apply to these fixtures.
     return Verifier(ring, scopes=("envelope", "fedmsg"), window=0)
 
@@ -117,8 +127,9 @@ def load(fixtures, name):
 @pytest.mark.parametrize("backend", ["sequoia", "gnupg"])
 @pytest.mark.parametrize("name", ["gpg-signed-direct-1", "gpg-signed-direct-2", "gpg-signed-via-relay-1",
                                   "gpg-signed-via-relay-2"])
-def test_real_fedmsg_signatures_verify(shared_fixtures, name, backend):
-    v = fedmsg_verifier(shared_fixtures, backend).check(load(shared_fixtures, name))
+def test_real_fedmsg_signatures_verify(shared_fixtures, name, backend, request):
+    home = request.getfixturevalue("fedmsg_gnupg_home") if backend == "gnupg" else None
+    v = fedmsg_verifier(shared_fixtures, home).check(load(shared_fixtures, name))
     assert (v.ok, v.scope, v.signer) == (True, "fedmsg", "45248F2FD2A2DB545A7A4875DB6FD215362C18D4")
 
 
