@@ -13,9 +13,11 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,3 +163,13 @@ class Bus:
         for s in self._subs:
             s.close()
         self.stop(signal.SIGTERM)
+
+
+def median_time(fn: Callable[[], object], rounds: int) -> float:
+    """Median wall time of `fn` over `rounds` calls, for the benchmarks."""
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)

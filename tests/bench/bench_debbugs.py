@@ -9,34 +9,24 @@ per SOAP answer (get_status decoding), read from the shared sample data
 
 from __future__ import annotations
 
-import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 from debpulse.adapters.debbugs import soap
 from debpulse.adapters.debbugs.mail import parse_mail
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("DEBPULSE_FIXTURES") or ROOT.parent / "shared" / "fixtures")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from testbus import fixtures_dir, median_time  # noqa: E402
 
-
-def timed(fn, rounds: int) -> float:
-    samples = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+FIXTURES = fixtures_dir()
 
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     mails = [p.read_bytes() for p in sorted((FIXTURES / "debbugs" / "mails").glob("*.eml"))]
     answers = [p.read_bytes() for p in sorted((FIXTURES / "debbugs-soap").glob("*GetStatus*.response.xml"))]
-    per_mail = timed(lambda: [parse_mail(m) for m in mails], rounds) / len(mails)
-    per_answer = timed(lambda: [soap.statuses_of(soap.decode_response(a, "get_status")) for a in answers],
+    per_mail = median_time(lambda: [parse_mail(m) for m in mails], rounds) / len(mails)
+    per_answer = median_time(lambda: [soap.statuses_of(soap.decode_response(a, "get_status")) for a in answers],
                        rounds) / len(answers)
     print(f"parse_mail: {per_mail * 1e3:.3f} ms per mail ({len(mails)} real mails, {rounds} rounds)")
     print(f"get_status decode: {per_answer * 1e3:.3f} ms per answer ({len(answers)} recorded answers)")

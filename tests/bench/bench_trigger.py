@@ -12,29 +12,19 @@ subprocess.run.
 
 from __future__ import annotations
 
-import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from debpulse.adapters.dak.mail import parse_mail
 from debpulse.emitters.trigger import DeadLetters, RetryPolicy, Runner, TopicFilter, for_messages
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(os.environ.get("DEBPULSE_FIXTURES") or ROOT.parent / "shared" / "fixtures")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from testbus import fixtures_dir, median_time  # noqa: E402
+
+FIXTURES = fixtures_dir()
 MAIL = FIXTURES / "dak" / "mails" / "04-ACCEPTED-maintainer_xfsprogs_6.12.0-1_source_2024-pgpmime.eml"
-
-
-def timed(fn, rounds: int) -> float:
-    samples = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -43,10 +33,10 @@ def main() -> None:
     envs = [{"topic": "org.debian.production." + event.topic, "msg": {**event.body, "source": f"pkg{i}"},
              "msg_id": f"2026-{i}", "seq_id": i, "publisher": "relay@ftp-master", "timestamp": 0.0,
              "signature": "x" * 160, "crypto": "openpgp-envelope"} for i in range(1000)]
-    one = timed(lambda: for_messages(["import"], envs[:1]), rounds)
-    batch = timed(lambda: for_messages(["import"], envs), max(5, rounds // 20))
+    one = median_time(lambda: for_messages(["import"], envs[:1]), rounds)
+    batch = median_time(lambda: for_messages(["import"], envs), max(5, rounds // 20))
     topics = TopicFilter(["dak.package.accept", "debbugs.bug.#", "wannabuild.*.state.update"])
-    match = timed(lambda: [topics.matches(e["topic"]) for e in envs], max(5, rounds // 20)) / len(envs)
+    match = median_time(lambda: [topics.matches(e["topic"]) for e in envs], max(5, rounds // 20)) / len(envs)
     print(f"invocation, one message: {one * 1e3:.3f} ms")
     print(f"invocation, 1000-message batch: {batch * 1e3:.1f} ms ({len(for_messages(['x'], envs).stdin)} bytes stdin)")
     print(f"topic match: {match * 1e6:.2f} us per message (3 patterns)")
@@ -54,8 +44,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         runner = Runner(RetryPolicy(attempts=1), DeadLetters(Path(tmp)))
         inv = for_messages(["/bin/true"], envs[:1])
-        bare = timed(lambda: subprocess.run(["/bin/true"], input=inv.stdin, check=True), runs)
-        ours = timed(lambda: runner.run(inv), runs)
+        bare = median_time(lambda: subprocess.run(["/bin/true"], input=inv.stdin, check=True), runs)
+        ours = median_time(lambda: runner.run(inv), runs)
     print(f"run /bin/true: {ours * 1e3:.2f} ms through the runner, {bare * 1e3:.2f} ms bare subprocess.run "
           f"({runs} runs)")
 
