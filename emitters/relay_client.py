@@ -32,6 +32,7 @@ class RelayClient:
         self.opts = opts
         self.spool = Spool(opts.spool_dir)
         self.last_route = ""
+        self._sock: Any = None
 
     def emit(self, event: Event) -> None:
         self.emit_many([event])
@@ -63,34 +64,53 @@ class RelayClient:
         return "spool"
 
     def close(self) -> None:
-        pass
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
 
     def _ask_relay(self, items: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The relay's answer, or None when none came within the bound.
+
+        One connection serves every call of a long-running adapter; after a
+        call without an answer it is dropped (with whatever it still had
+        queued), so a late answer can never be taken for the next one."""
         endpoint = self.opts.relay
-        if endpoint.startswith("ipc://") and not _unix_socket_listening(endpoint[len("ipc://"):]):
+        if self._sock is None and endpoint.startswith("ipc://") \
+                and not _unix_socket_listening(endpoint[len("ipc://"):]):
             return None  # no relay: go to the spool at once instead of waiting
         import zmq
 
         from . import transport
 
         deadline = time.monotonic() + self.opts.relay_timeout
-        sock = transport.context().socket(zmq.DEALER)
-        # Never queue for a peer that is not there, and drop what is
-        # unsent on close: the spool holds it instead.
-        sock.setsockopt(zmq.IMMEDIATE, 1)
-        sock.setsockopt(zmq.LINGER, 0)
-        try:
+        if self._sock is None:
+            sock = transport.context().socket(zmq.DEALER)
+            # Never queue for a peer that is not there, and drop what is
+            # unsent on close: the spool holds it instead.
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+            sock.setsockopt(zmq.LINGER, 0)
             sock.connect(endpoint)
+            self._sock = sock
+        sock = self._sock
+        try:
+            if not sock.poll(0, zmq.POLLOUT) and endpoint.startswith("ipc://") \
+                    and not _unix_socket_listening(endpoint[len("ipc://"):]):
+                self._drop()  # the relay went away: the spool, at once
+                return None
             if not _wait(sock, zmq.POLLOUT, deadline):
+                self._drop()
                 return None
             sock.send_multipart([json.dumps(i).encode() for i in items], zmq.NOBLOCK)
             if not _wait(sock, zmq.POLLIN, deadline):
+                self._drop()
                 return None
             return json.loads(sock.recv())
         except (zmq.ZMQError, ValueError):
+            self._drop()
             return None
-        finally:
-            sock.close(0)
 
 
 def _wait(sock: Any, event: int, deadline: float) -> bool:
