@@ -42,7 +42,9 @@ class BusOptions:
     synchronous: str = "NORMAL"         # outbox durability: NORMAL or FULL
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, config: Config, *, name: str) -> BusOptions:
+    def from_args(cls, args: argparse.Namespace, config: Config, *, name: str, own_key: bool = False) -> BusOptions:
+        """`own_key`: the caller can make a key of its own (the relay on a first
+        run), so publishing without a configured one is not an error."""
         bus = config.section("bus")
         bus.check_keys(BUS_KEYS)
 
@@ -75,10 +77,10 @@ class BusOptions:
         spool = bus.get("spool", str, None)
         shared_state = bus.get("state_dir", str, None)
         opts.spool = Path(spool) if spool else (Path(shared_state) if shared_state else paths.state_dir()) / "spool"
-        opts.check(bus.where)
+        opts.check(bus.where, own_key=own_key)
         return opts
 
-    def check(self, where: str = "configuration") -> None:
+    def check(self, where: str = "configuration", *, own_key: bool = False) -> None:
         if self.environment not in ENVIRONMENTS:
             raise ConfigError(f"{where}: [bus] environment must be one of {', '.join(ENVIRONMENTS)}")
         if self.backend not in ("sequoia", "gnupg"):
@@ -87,7 +89,7 @@ class BusOptions:
             raise ConfigError(f"{where}: [bus] scope must be 'envelope', 'fedmsg' or 'none', not {self.scope!r}")
         if self.synchronous not in ("NORMAL", "FULL"):
             raise ConfigError(f"{where}: [bus] synchronous must be 'NORMAL' or 'FULL'")
-        if self.publish and not self.signing_key and self.scope != "none":
+        if self.publish and not self.signing_key and self.scope != "none" and not own_key:
             raise ConfigError("publishing directly needs a signing key (--signing-key or [bus] signing_key)")
 
     @property

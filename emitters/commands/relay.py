@@ -79,8 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = cli.config_from(args)
     if args.publish is None and "publish" not in config.section("bus").data:
         args.publish = DEFAULT_PUBLISH
-    opts = BusOptions.from_args(args, config, name="relay") if args.signing_key or \
-        "signing_key" in config.section("bus").data else _keyless_options(args, config)
+    opts = BusOptions.from_args(args, config, name="relay", own_key=True)
     if args.replay:
         opts.replay = args.replay
     if args.backend:
@@ -125,15 +124,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         relay.close()
         publisher.close()
     return 0
-
-
-def _keyless_options(args, config) -> BusOptions:  # type: ignore[no-untyped-def]
-    # BusOptions insists on a key for direct publishing; the relay may make its own.
-    args.signing_key = "(own)"
-    opts = BusOptions.from_args(args, config, name="relay")
-    opts.signing_key = None
-    args.signing_key = None
-    return opts
 
 
 def _announcer(config, opts: BusOptions, publisher: Publisher):  # type: ignore[no-untyped-def]
