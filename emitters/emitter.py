@@ -42,7 +42,9 @@ def open_emitter(args: argparse.Namespace, config: Config, *, name: str, relay_o
     if opts.publish and not relay_only:
         from .publisher import Publisher
 
-        return Publisher(opts)
+        publisher = Publisher(opts)
+        publisher.announce(config)  # a long-running direct publisher, as the relay, is found through DNS
+        return publisher
     from .relay_client import RelayClient
 
     return RelayClient(opts)

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import envelope as env
 from . import metrics, transport
+from .config import Config
 from .event import Event
 from .messages import message_type
 from .options import BusOptions
@@ -51,13 +52,42 @@ class Publisher:
         # bind becomes this host's name); worked out once, not per message.
         self._replay_advertised = transport.advertised(self.replay_endpoint) if self.replay_endpoint else None
         self._last_prune = 0.0
+        self._announcer: Any = None
 
     # The Emitter interface -------------------------------------------------
 
     def emit(self, event: Event) -> None:
         self.publish_events([event])
 
+    def announce(self, config: Config) -> None:
+        """Announce this publisher in DNS when the configuration has a
+        [dns.announce] table; `close` withdraws it.  A failure is logged:
+        the publisher still serves its subscribers by their own endpoints."""
+        from .announce import Announcer
+
+        if not self.opts.publish:
+            return
+        self._announcer = Announcer.from_config(
+            config, name=self.stream.split("/")[0], endpoint=self.opts.publish, replay=self.replay_endpoint,
+            fingerprint=self.signer.fingerprint if self.signer else None,
+        )
+        if self._announcer is not None:
+            try:
+                self._announcer.announce()
+            except Exception as exc:  # subscribers with endpoints still reach it
+                log.warning("could not announce in DNS (the relay retries every 5 minutes): %s", exc)
+
+    def refresh_announcement(self) -> None:
+        if self._announcer is not None:
+            self._announcer.announce()
+
     def close(self) -> None:
+        if self._announcer is not None:
+            try:
+                self._announcer.withdraw()
+            except Exception as exc:
+                log.warning("could not withdraw the DNS announcement: %s", exc)
+            self._announcer = None
         if self._replay:
             self._replay.close()
         if self._sock is not None:

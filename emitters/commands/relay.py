@@ -100,49 +100,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     relay = Relay(publisher, listen, socket_mode=mode)
     if opts.metrics_port is not None:
         metrics.serve(opts.metrics_port)
-    announcer = _announcer(config, opts, publisher)
+    publisher.announce(config)
     stop = threading.Event()
     log.info("relay %s: publishing on %s, replay on %s, local socket %s, key %s",
              publisher.stream, opts.publish, publisher.replay_endpoint, listen, publisher.signer.fingerprint)
     systemd.notify("READY=1")
-    periodic = []
-    if announcer is not None:
-        # Idempotent: sends nothing while the records are right, restores
-        # them if someone removed them or the first try failed.
-        periodic.append((300.0, announcer.announce))
+    # Idempotent: sends nothing while the records are right, restores them
+    # if someone removed them or the first try failed.
+    periodic = [(300.0, publisher.refresh_announcement)]
     try:
         relay.run(stop, periodic)
     except KeyboardInterrupt:
         pass
     finally:
         systemd.notify("STOPPING=1")
-        if announcer is not None:
-            try:
-                announcer.withdraw()
-            except Exception as exc:
-                log.warning("could not withdraw the DNS announcement: %s", exc)
         relay.close()
-        publisher.close()
+        publisher.close()  # withdraws the DNS announcement
     return 0
-
-
-def _announcer(config, opts: BusOptions, publisher: Publisher):  # type: ignore[no-untyped-def]
-    try:
-        from ..announce import Announcer
-    except ImportError:
-        return None
-    # The bound addresses: the announcer puts its configured target host in
-    # place of a wildcard.
-    announcer = Announcer.from_config(
-        config, name=publisher.stream.split("/")[0], endpoint=opts.publish or "",
-        replay=publisher.replay_endpoint, fingerprint=publisher.signer.fingerprint if publisher.signer else None,
-    )
-    if announcer is not None:
-        try:
-            announcer.announce()
-        except Exception as exc:  # local publishers still need the relay
-            log.warning("could not announce in DNS (will retry every 5 minutes): %s", exc)
-    return announcer
 
 
 if __name__ == "__main__":
