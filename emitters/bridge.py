@@ -19,18 +19,18 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import random
 import re
 import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import envelope as env
 from . import metrics
+from .backoff import Backoff
 from .subscriber import Received
 
 log = logging.getLogger(__name__)
@@ -127,20 +127,6 @@ class Ticket:
     attempts: int = 0
 
 
-@dataclass
-class Backoff:
-    first: float = 0.5
-    most: float = 30.0
-    _next: float = field(default=0.0, init=False)
-
-    def reset(self) -> None:
-        self._next = 0.0
-
-    def delay(self) -> float:
-        self._next = self.first if not self._next else min(self.most, self._next * 2)
-        return self._next * random.uniform(0.8, 1.2)  # nodes of a cluster are not hit in step
-
-
 def connection_parameters(
     urls: list[str],
     *,
@@ -189,7 +175,7 @@ class AmqpPublisher:
         self.exchange = exchange
         # amq.* exchanges exist on every broker and may not be declared.
         self.declare_exchange = not exchange.startswith("amq.") if declare_exchange is None else declare_exchange
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(jitter=0.2)  # nodes of a cluster are not hit in step
         self.connected = threading.Event()
         self.connections = 0
         self._cond = threading.Condition()

@@ -21,6 +21,7 @@ from pathlib import Path
 import inotify_simple
 
 from debpulse.emitters import metrics
+from debpulse.emitters.backoff import Backoff
 from debpulse.emitters.cli import EX_TEMPFAIL
 from debpulse.emitters.errors import EmitError, InputError
 
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 _WATCH = inotify_simple.flags.MOVED_TO | inotify_simple.flags.CREATE
 # How often a watching source looks at its stop flag (milliseconds).
 _TICK_MS = 200
-_BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0
 
 
 class MaildirSource:
@@ -126,7 +126,7 @@ class MaildirSource:
         with inotify_simple.INotify() as inotify:
             # Watch before the first pass so that nothing delivered during it is missed.
             inotify.add_watch(self.new, _WATCH)
-            backoff = _BACKOFF_FIRST
+            backoff = Backoff()
             pending = True
             log.info("watching %s", self.new)
             while not stop.is_set():
@@ -136,11 +136,11 @@ class MaildirSource:
                     except EmitError as exc:
                         metrics.inc("debpulse_emit_retries_total", adapter=self.name,
                                     help="hand-overs to the bus that failed and will be retried")
-                        log.warning("cannot hand over mail now (%s); retrying in %.1f s", exc, backoff)
-                        stop.wait(backoff)
-                        backoff = min(backoff * 2, _BACKOFF_MAX)
+                        delay = backoff.delay()
+                        log.warning("cannot hand over mail now (%s); retrying in %.1f s", exc, delay)
+                        stop.wait(delay)
                         continue
-                    backoff = _BACKOFF_FIRST
+                    backoff.reset()
                     pending = False
                 # Any event (or a queue overflow) means: look at new/ again.
                 pending = bool(inotify.read(timeout=_TICK_MS))

@@ -33,6 +33,7 @@ import inotify_simple
 from debpulse.adapters.common.position import Position
 from debpulse.adapters.common.quarantine import Quarantine
 from debpulse.emitters import metrics
+from debpulse.emitters.backoff import Backoff
 from debpulse.emitters.errors import EmitError, InputError
 from debpulse.emitters.event import Event
 
@@ -50,7 +51,6 @@ _CHANGES = re.compile(r"^(?P<name>.+\.changes)(?:\.\d+)?$")
 _REASON = re.compile(r"^(?P<name>.+\.changes)\.reason(?:\.\d+)?$")
 _TICK_MS = 200
 _RESCAN_EVERY = 60.0  # a safety net for lost inotify events
-_BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0
 _DAYS_KEPT = 3
 
 
@@ -310,7 +310,7 @@ class QueueSource:
         stop = stop or threading.Event()
         watches: dict[Path, int] = {}
         with inotify_simple.INotify() as inotify:
-            backoff = _BACKOFF_FIRST
+            backoff = Backoff()
             while not stop.is_set():
                 self._rewatch(inotify, watches)
                 try:
@@ -318,11 +318,11 @@ class QueueSource:
                 except EmitError as exc:
                     metrics.inc("debpulse_emit_retries_total", adapter="dak",
                                 help="hand-overs to the bus that failed and will be retried")
-                    log.warning("cannot hand over queue events now (%s); retrying in %.1f s", exc, backoff)
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, _BACKOFF_MAX)
+                    delay = backoff.delay()
+                    log.warning("cannot hand over queue events now (%s); retrying in %.1f s", exc, delay)
+                    stop.wait(delay)
                     continue
-                backoff = _BACKOFF_FIRST
+                backoff.reset()
                 # A folder made during the scan may hold files made before its
                 # watch existed: watch it, then scan once more.
                 if not self._rewatch(inotify, watches):

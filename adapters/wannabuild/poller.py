@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from psycopg import sql
 from debpulse.adapters.common.position import Position
 from debpulse.adapters.common.quarantine import Quarantine
 from debpulse.emitters import metrics
+from debpulse.emitters.backoff import Backoff
 from debpulse.emitters.emitter import Emitter
 from debpulse.emitters.errors import ConfigError, DebpulseError, EmitError, InputError
 from debpulse.emitters.event import Event
@@ -88,20 +89,6 @@ class Stopped(Exception):
     """The source was asked to stop while waiting."""
 
 
-@dataclass
-class _Backoff:
-    first: float = 0.2
-    cap: float = 30.0
-    delay: float = field(default=0.0)
-
-    def next(self) -> float:
-        self.delay = min(self.cap, self.delay * 2 if self.delay else self.first)
-        return self.delay
-
-    def reset(self) -> None:
-        self.delay = 0.0
-
-
 class WannaBuildSource:
     def __init__(self, settings: Settings, emitter: Emitter, state_dir: Path,
                  stop: threading.Event | None = None) -> None:
@@ -138,7 +125,7 @@ class WannaBuildSource:
 
     def run(self, *, once: bool = False) -> None:
         """Poll until stopped (or, with `once`, until caught up)."""
-        backoff = _Backoff()
+        backoff = Backoff(first=0.2)
         while not self.stop.is_set():
             try:
                 with self._connect() as conn:
@@ -163,7 +150,7 @@ class WannaBuildSource:
                 if once:
                     raise DebpulseError(f"wanna-build unavailable: {reason}") from None
                 metrics.inc("debpulse_wannabuild_reconnects_total", help="lost or failed database connections")
-                delay = backoff.next()
+                delay = backoff.delay()
                 log.warning("database unavailable (%s); retrying in %.1fs", reason, delay)
                 if self.stop.wait(delay):
                     return
@@ -384,13 +371,13 @@ class WannaBuildSource:
                     table=stream.kind.KIND, help="rows handed to the emitter as events")
 
     def _retrying(self, hand_over: Callable[[], object], what: str) -> None:
-        backoff = _Backoff(first=0.5)
+        backoff = Backoff(first=0.5)
         while True:
             try:
                 hand_over()
                 return
             except EmitError as exc:
-                delay = backoff.next()
+                delay = backoff.delay()
                 metrics.inc("debpulse_wannabuild_emit_retries_total", help="hand-overs the emitter refused")
                 log.warning("cannot hand over %s (%s); retrying in %.1fs", what, exc, delay)
                 if self.stop.wait(delay):

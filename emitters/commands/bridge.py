@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import cli, metrics, systemd
-from ..bridge import AmqpPublisher, Backoff, Ticket, connection_parameters, to_amqp
+from ..backoff import Backoff
+from ..bridge import AmqpPublisher, Ticket, connection_parameters, to_amqp
 from ..config import Config, Section
 from ..consumer import open_subscriber
 from ..errors import ConfigError
@@ -84,7 +85,7 @@ def _options(args: argparse.Namespace, config: Config) -> tuple[AmqpPublisher, S
     most = float(section.get("reconnect_max", (int, float), 30))
     if most <= 0:
         raise ConfigError(f"{section.where}: [bridge] reconnect_max must be positive")
-    return AmqpPublisher(params, exchange, backoff=Backoff(first=min(0.5, most), most=most)), section
+    return AmqpPublisher(params, exchange, backoff=Backoff(first=min(0.5, most), most=most, jitter=0.2)), section
 
 
 @cli.entry
