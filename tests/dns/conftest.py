@@ -23,6 +23,7 @@ import dns.query
 import dns.rdatatype
 import dns.rrset
 import dns.tsig
+import dns.update
 import pytest
 
 KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
@@ -249,3 +250,13 @@ def tampering_proxy(knot: Knot) -> Iterator[Callable[[Callable[[dns.message.Mess
     for p in proxies:
         p.close()
 
+
+
+@pytest.fixture
+def clean(knot: Knot) -> Iterator[None]:
+    """Leave update.test as found: remove whatever the test announced there."""
+    yield
+    u = dns.update.UpdateMessage("update.test", keyring=knot.key)
+    u.delete("_fedmsg._tcp", "SRV")
+    u.delete("_fedmsg._tcp", "TXT")
+    dns.query.tcp(u, "127.0.0.1", port=knot.port, timeout=3)

@@ -4,43 +4,31 @@ configuration, as the relay does, and withdraws when it closes."""
 from __future__ import annotations
 
 import argparse
-import socket
+from pathlib import Path
 
-import dns.query
-import dns.update
-import pytest
+from testbus import free_port
 
 from debpulse.emitters.config import Config
-from debpulse.emitters.emitter import open_emitter
+from debpulse.emitters.emitter import Emitter, open_emitter
 from debpulse.emitters.event import Event
 
-DOMAIN = "update.test"
+DOMAIN = "update.test"  # emptied after each test by the conftest's `clean`
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def clean(knot):
-    yield
-    u = dns.update.UpdateMessage(DOMAIN, keyring=knot.key)
-    u.delete("_fedmsg._tcp", "SRV")
-    u.delete("_fedmsg._tcp", "TXT")
-    dns.query.tcp(u, "127.0.0.1", port=knot.port, timeout=3)
+def direct_publisher(knot, key, state: Path, tsig_key_file: Path, port: int, replay: int) -> Emitter:
+    """What open_emitter gives an adapter run with [bus] publish and [dns.announce]."""
+    config = Config({
+        "bus": {"publish": f"tcp://127.0.0.1:{port}", "replay": f"tcp://127.0.0.1:{replay}",
+                "signing_key": str(key.secret_file), "state_dir": str(state)},
+        "dns": {"announce": {"domain": DOMAIN, "server": knot.server, "tsig_key_file": str(tsig_key_file),
+                             "target": "buildd-db.example.org"}},
+    })
+    return open_emitter(argparse.Namespace(), config, name="wannabuild")
 
 
 def test_direct_publisher_announces_and_withdraws(knot, clean, gpg_key, tmp_path):
     port, replay = free_port(), free_port()
-    config = Config({
-        "bus": {"publish": f"tcp://127.0.0.1:{port}", "replay": f"tcp://127.0.0.1:{replay}",
-                "signing_key": str(gpg_key.secret_file), "state_dir": str(tmp_path)},
-        "dns": {"announce": {"domain": DOMAIN, "server": knot.server, "tsig_key_file": str(knot.key_file),
-                             "target": "buildd-db.example.org"}},
-    })
-    emitter = open_emitter(argparse.Namespace(), config, name="wannabuild")
+    emitter = direct_publisher(knot, gpg_key, tmp_path, knot.key_file, port, replay)
     try:
         assert knot.records(DOMAIN, "SRV") == [f"0 0 {port} buildd-db.example.org."]
         [txt] = knot.records(DOMAIN, "TXT")
@@ -52,14 +40,7 @@ def test_direct_publisher_announces_and_withdraws(knot, clean, gpg_key, tmp_path
 
 
 def test_a_refused_announcement_does_not_stop_the_publisher(knot, clean, gpg_key, tmp_path, caplog):
-    port = free_port()
-    config = Config({
-        "bus": {"publish": f"tcp://127.0.0.1:{port}", "replay": f"tcp://127.0.0.1:{free_port()}",
-                "signing_key": str(gpg_key.secret_file), "state_dir": str(tmp_path)},
-        "dns": {"announce": {"domain": DOMAIN, "server": knot.server, "tsig_key_file": str(knot.stranger_key_file),
-                             "target": "buildd-db.example.org"}},
-    })
-    emitter = open_emitter(argparse.Namespace(), config, name="wannabuild")
+    emitter = direct_publisher(knot, gpg_key, tmp_path, knot.stranger_key_file, free_port(), free_port())
     try:
         emitter.emit(Event("logger.log", {"log": "still publishing"}))
         assert knot.records(DOMAIN, "SRV") == []
