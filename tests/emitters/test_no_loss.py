@@ -127,7 +127,6 @@ def test_subscriber_slower_than_the_high_water_mark_is_repaired(gpg_key, tmp_pat
         got, gaps = drain(sub, 3000)
         assert [m.body["log"] for m in got] == expected
         assert any(m.replayed for m in got) and not gaps
-        assert sub.counts.get("already-delivered", 0) >= 0
         sub.close()
     finally:
         b.close()
