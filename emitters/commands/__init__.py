@@ -1,1 +1,1 @@
-"""The bus command-line tools: logger, tail, relay, dns, trigger, bridge, demo."""
+"""The bus command-line tools: logger, tail, relay, dns, demo."""

@@ -103,9 +103,9 @@ def raw_async(url: str, n: int, window: int = 1000) -> float:
 
 
 def bridged(url: str, n: int, tmp: Path) -> float:
-    from debpulse.emitters.bridge import AmqpPublisher, connection_parameters
+    from debpulse.consumers.bridge.amqp import AmqpPublisher, connection_parameters
+    from debpulse.consumers.bridge.cli import Bridge
     from debpulse.emitters.checkpoint import Checkpoint
-    from debpulse.emitters.commands.bridge import Bridge
     from debpulse.emitters.signing import SequoiaKeyring
     from debpulse.emitters.subscriber import Subscriber
     from debpulse.emitters.verify import Verifier

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from debpulse.adapters.dak.mail import parse_mail
-from debpulse.emitters.trigger import DeadLetters, RetryPolicy, Runner, TopicFilter, for_messages
+from debpulse.consumers.trigger.runner import DeadLetters, RetryPolicy, Runner, TopicFilter, for_messages
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from testbus import fixtures_dir, median_time  # noqa: E402

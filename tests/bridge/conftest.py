@@ -49,7 +49,7 @@ class BridgeProcess:
         self.log = log
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "debpulse.emitters.commands.bridge", "--endpoint", bus.endpoint,
+                [sys.executable, "-m", "debpulse.consumers.bridge.cli", "--endpoint", bus.endpoint,
                  "--keyring", str(bus.key.public_file), "--url", broker.url, *extra],
                 env={**os.environ, **bus.env}, stdout=out, stderr=out,
             )

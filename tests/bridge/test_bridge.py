@@ -14,9 +14,9 @@ from collections import Counter
 
 import zmq
 
+from debpulse.consumers.bridge.amqp import envelope_from_amqp
+from debpulse.consumers.bridge.cli import main as bridge_main
 from debpulse.emitters import envelope as env
-from debpulse.emitters.bridge import envelope_from_amqp
-from debpulse.emitters.commands.bridge import main as bridge_main
 from debpulse.emitters.event import Event
 from debpulse.emitters.signing import SequoiaKeyring, SequoiaSigner
 from debpulse.emitters.verify import Verifier

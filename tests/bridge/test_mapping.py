@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from debpulse.consumers.bridge.amqp import ENVELOPE_HEADER, SCHEMA_NAME, envelope_from_amqp, to_amqp
 from debpulse.emitters import envelope as env
-from debpulse.emitters.bridge import ENVELOPE_HEADER, SCHEMA_NAME, envelope_from_amqp, to_amqp
 from debpulse.emitters.signing import SequoiaKeyring, SequoiaSigner
 from debpulse.emitters.subscriber import Received
 from debpulse.emitters.topics import full_topic

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from debpulse.emitters.errors import ConfigError
-from debpulse.emitters.subscriber import Gap, Received
-from debpulse.emitters.trigger import (
+from debpulse.consumers.trigger.runner import (
     ENV_NAMES,
     InOrderAcks,
     TopicFilter,
@@ -19,6 +17,8 @@ from debpulse.emitters.trigger import (
     for_messages,
     message_fields,
 )
+from debpulse.emitters.errors import ConfigError
+from debpulse.emitters.subscriber import Gap, Received
 from debpulse.emitters.verify import Verdict
 
 HOSTILE = [

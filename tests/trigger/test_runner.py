@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from debpulse.emitters.trigger import DeadLetters, RetryPolicy, Runner, for_messages
+from debpulse.consumers.trigger.runner import DeadLetters, RetryPolicy, Runner, for_messages
 
 RECORDER = str(Path(__file__).with_name("recorder.py"))
 

@@ -173,7 +173,7 @@ def test_killed_hard_and_restarted_loses_nothing(bus, trigger, publish, tmp_path
 
 
 def test_usage_and_configuration_errors_are_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
-    from debpulse.emitters.commands.trigger import main
+    from debpulse.consumers.trigger.cli import main
 
     monkeypatch.setenv("DEBPULSE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("DEBPULSE_CONFIG", raising=False)
@@ -205,7 +205,7 @@ def test_usage_and_configuration_errors_are_one_line(tmp_path: Path, monkeypatch
 
 def test_real_process_errors_and_help(tmp_path: Path) -> None:
     env = {**os.environ, "DEBPULSE_STATE_DIR": str(tmp_path / "state"), "DEBPULSE_RUNTIME_DIR": str(tmp_path / "run")}
-    cmd = [sys.executable, "-m", "debpulse.emitters.commands.trigger"]
+    cmd = [sys.executable, "-m", "debpulse.consumers.trigger.cli"]
     r = subprocess.run([*cmd, "--topic", "dak", "--", "no-such-importer-here"], capture_output=True, text=True,
                        env=env, timeout=30)
     assert r.returncode == 2 and r.stderr.strip().endswith("not found in PATH") and "Traceback" not in r.stderr

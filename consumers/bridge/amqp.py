@@ -28,10 +28,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import envelope as env
-from . import metrics
-from .backoff import Backoff
-from .subscriber import Received
+from debpulse.emitters import envelope as env
+from debpulse.emitters import metrics
+from debpulse.emitters.backoff import Backoff
+from debpulse.emitters.subscriber import Received
 
 log = logging.getLogger(__name__)
 

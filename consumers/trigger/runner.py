@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import metrics
-from .errors import ConfigError, DebpulseError
-from .subscriber import Gap, Received
-from .topics import relative_topic, topic_matches
+from debpulse.emitters import metrics
+from debpulse.emitters.errors import ConfigError, DebpulseError
+from debpulse.emitters.subscriber import Gap, Received
+from debpulse.emitters.topics import relative_topic, topic_matches
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,15 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import cli, metrics, systemd
-from ..backoff import Backoff
-from ..bridge import AmqpPublisher, Ticket, connection_parameters, to_amqp
-from ..config import Config, Section
-from ..consumer import open_subscriber
-from ..errors import ConfigError
-from ..subscriber import Gap, Received, Subscriber
-from ..topics import relative_topic
+from debpulse.emitters import cli, metrics, systemd
+from debpulse.emitters.backoff import Backoff
+from debpulse.emitters.config import Config, Section
+from debpulse.emitters.consumer import open_subscriber
+from debpulse.emitters.errors import ConfigError
+from debpulse.emitters.subscriber import Gap, Received, Subscriber
+from debpulse.emitters.topics import relative_topic
+
+from .amqp import AmqpPublisher, Ticket, connection_parameters, to_amqp
 
 log = logging.getLogger("debpulse-bridge")
 

@@ -11,10 +11,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import cli, metrics, paths
-from ..consumer import open_subscriber
-from ..errors import ConfigError
-from ..trigger import DeadLetters, RetryPolicy, Runner, TopicFilter, Trigger, check_settings
+from debpulse.emitters import cli, metrics, paths
+from debpulse.emitters.consumer import open_subscriber
+from debpulse.emitters.errors import ConfigError
+
+from .runner import DeadLetters, RetryPolicy, Runner, TopicFilter, Trigger, check_settings
 
 log = logging.getLogger("debpulse.trigger")
 

@@ -1,0 +1,1 @@
+"""debpulse-bridge: the bus into RabbitMQ, for fedora-messaging consumers."""
