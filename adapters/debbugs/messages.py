@@ -74,6 +74,16 @@ CHANGE_SCHEMA: dict[str, Any] = {
         ]},
         "command": {"type": "string"},
         "requested": {"type": "boolean"},
+        # What describe_change reads, typed so that a summary never trips.
+        "added": {"type": "array", "items": {"type": "string"}},
+        "removed": {"type": "array", "items": {"type": "string"}},
+        "versions": {"type": "array", "items": {"type": "string"}},
+        "clones": {"type": "array", "items": {"type": "string"}},
+        "bugs": {"type": "array", "items": {"type": "integer"}},
+        "by": {"type": "array", "items": {"type": "integer"}},
+        "from": _NULLABLE_STRING,
+        "to": _NULLABLE_STRING,
+        "packages": {"type": "string"},
     },
 }
 
