@@ -72,7 +72,7 @@ def parse_line(line: bytes) -> RefUpdate:
             raise InputError(f"not an object id: {oid[:80]!r}")
     if len(old) != len(new):
         raise InputError(f"object ids of different lengths: {line[:200]!r}")
-    if not ref.startswith(b"refs/") or b"\n" in ref:
+    if not ref.startswith(b"refs/") or b"\n" in ref or ref in (b"refs/heads/", b"refs/tags/"):
         raise InputError(f"not a ref name: {ref[:120]!r}")
     if is_zero(old.decode()) and is_zero(new.decode()):
         raise InputError(f"both object ids are zero for {ref[:120]!r}")
