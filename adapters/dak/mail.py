@@ -58,7 +58,7 @@ def _header(msg: email.message.Message, name: str) -> str:
         return ""
     try:
         text = str(make_header(decode_header(value)))
-    except (UnicodeDecodeError, LookupError, email.errors.HeaderParseError):
+    except (ValueError, LookupError, email.errors.HeaderParseError):  # ValueError: a NUL in the charset name
         text = str(value)
     return " ".join(text.split())
 

@@ -36,6 +36,12 @@ def test_an_8bit_x_debian_header_still_marks_a_dak_mail() -> None:
     assert parse_mail(b"X-Debian: \xff DAK\nSubject: x\n\nbody").ignored == "dak mail of no interest: 'x'"
 
 
+def test_an_encoded_word_whose_charset_holds_a_nul() -> None:
+    # was: ValueError ("embedded null character") from the codec lookup
+    result = parse_mail(b"X-DAK: dak process-upload\nSubject: =?x\x00y?q?hello?=\n\nbody")
+    assert result.ignored == "dak mail of no interest: '=?x\\x00y?q?hello?='"
+
+
 @pytest.mark.parametrize("closes", [b"0", b"\xc2\xb2", b"9" * 5000])
 def test_closes_must_be_bug_numbers(closes: bytes) -> None:
     # was: an event with closes [0] the Emitter refuses; ValueError from int() on "²" or 5000 digits
