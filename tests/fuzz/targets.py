@@ -47,8 +47,8 @@ from debpulse.adapters.wannabuild.cli import KEYS as WANNABUILD_KEYS
 from debpulse.consumers.bridge.cli import BRIDGE_KEYS
 from debpulse.consumers.trigger.cli import TRIGGER_KEYS
 from debpulse.emitters import envelope, relay
-from debpulse.emitters.announce import ANNOUNCE_KEYS, Announcer
-from debpulse.emitters.config import Config, merge_config, parse_toml
+from debpulse.emitters.announce import ANNOUNCE_KEYS, Announcement, announcement_from
+from debpulse.emitters.config import Config, Section, merge_config, parse_toml
 from debpulse.emitters.consumer import SUBSCRIBE_KEYS
 from debpulse.emitters.discovery import DNS_KEYS, PublisherInfo, parse_endpoints_file
 from debpulse.emitters.errors import ConfigError, InputError, SchemaError
@@ -75,6 +75,8 @@ class Target:
     known_crash: str | None = None
     # Inputs always tried first (hypothesis' explicit examples), such as the known crash.
     explicit: tuple[Any, ...] = ()
+    # Real inputs the mutations start from, which must give results.
+    samples: Callable[[], Sequence[Any]] = tuple
 
 
 class WrongResult(AssertionError):
@@ -631,12 +633,25 @@ def _gitlab_payloads() -> st.SearchStrategy[Any]:
 
 
 def _webhook_inputs() -> st.SearchStrategy[bytes]:
-    corpus = Corpus((b'{"object_kind": "push"}',), (b'"', b"{", b"}", b"[", b"]", b",", b":", b"null", b"1e999",
-                                                   b'"\\ud800"', b"\\u0000", b"NaN", b"-Infinity"),
+    corpus = Corpus((WEBHOOK_SAMPLE,), (b'"', b"{", b"}", b"[", b"]", b",", b":", b"null", b"1e999",
+                                        b'"\\ud800"', b"\\u0000", b"NaN", b"-Infinity"),
                     nesting=((b"[", b"]"), (b'{"a":', b"}")))
-    edited = json_mutants(_gitlab_payloads(), gen.json_values(_GITLAB_KEYS, _GITLAB_STRINGS, max_leaves=6),
+    payloads = st.one_of(_gitlab_payloads(), st.just(json.loads(WEBHOOK_SAMPLE)))
+    edited = json_mutants(payloads, gen.json_values(_GITLAB_KEYS, _GITLAB_STRINGS, max_leaves=6),
                           st.sampled_from(_GITLAB_KEYS)).map(dumps)
     return _mix((6, edited), (3, mutants(corpus, edited)), (1, _garbage()))
+
+
+# A Push Hook as GitLab documents it, with the commits of the shared sample repository.
+WEBHOOK_SAMPLE = json.dumps({
+    "object_kind": "push", "event_name": "push", "before": "a7e336ab45d3934e789c412e0ec08763ef7ea06c",
+    "after": "93ba66dd334cba69476228a1d85c3bdc4290798b", "ref": "refs/heads/master", "user_username": "jane",
+    "project": {"path_with_namespace": "debian/hello", "web_url": "https://salsa.debian.org/debian/hello"},
+    "commits": [{"id": "93ba66dd334cba69476228a1d85c3bdc4290798b", "message": "Fix typo in changelog\n",
+                 "url": "https://salsa.debian.org/debian/hello/-/commit/93ba66dd334cba69476228a1d85c3bdc4290798b",
+                 "author": {"name": "Jane Maintainer", "email": "jane@example.org"},
+                 "added": [], "modified": ["debian/changelog"], "removed": []}],
+    "total_commits_count": 1}).encode()
 
 
 def webhook_body(data: bytes) -> list[Event]:
@@ -764,16 +779,20 @@ def _config_inputs() -> st.SearchStrategy[bytes]:
     return _mix((5, documents), (4, mutants(corpus)), (2, mutants(corpus, documents)), (1, _garbage()))
 
 
-def configuration(data: bytes) -> tuple[Config, BusOptions, Policy, Announcer | None]:
+def configuration(data: bytes) -> tuple[Config, BusOptions, Policy, Announcement | None]:
     """One configuration file's bytes through the readers every program
-    shares: the tables, [bus], the [[signer]] policy and [dns.announce]
-    (with an endpoint given, so that nothing is looked up)."""
+    shares: the tables, [bus], the [[signer]] policy and the records of
+    [dns.announce] (with the endpoint given, so that nothing is looked up;
+    the TSIG key file it names is I/O, left out)."""
     config = merge_config([("debpulse.toml", parse_toml(data, "debpulse.toml"))])
     options = BusOptions.from_args(argparse.Namespace(), config, name="fuzz", own_key=True)
     policy = Policy.from_tables(config.data.get("signer", []), config.where("signer"))
-    announcer = Announcer.from_config(config, name="fuzz", endpoint="tcp://192.0.2.1:9940", replay=None,
-                                      fingerprint=None)
-    return config, options, policy, announcer
+    table = config.section("dns").data.get("announce")
+    announcement = None
+    if isinstance(table, dict):
+        section = Section("dns.announce", table, config.where("dns"))
+        announcement = announcement_from(section, name="fuzz", endpoint="tcp://192.0.2.1:9940")
+    return config, options, policy, announcement
 
 
 def _check_configuration(result: Any) -> None:
@@ -808,8 +827,12 @@ def _check_endpoints(result: Any) -> None:
         expect("\n" not in p.describe(), "describe() is one line")
 
 
+def _endpoints_sample() -> bytes:
+    return (ROOT / "deploy" / "dns" / "endpoints.example").read_bytes()
+
+
 def _endpoints_inputs() -> st.SearchStrategy[bytes]:
-    corpus = Corpus(((ROOT / "deploy" / "dns" / "endpoints.example").read_bytes(),),
+    corpus = Corpus((_endpoints_sample(),),
                     (b"tcp://", b"ipc://", b" name=", b" fpr=", b" replay=", b" priority=", b" weight=", b"#",
                      b":", b"[", b"]", b"65536", b"\n"))
     return _mix((4, mutants(corpus)), (4, _endpoints_documents()), (1, _garbage()))
@@ -819,35 +842,46 @@ def _endpoints_inputs() -> st.SearchStrategy[bytes]:
 
 TARGETS: tuple[Target, ...] = (
     Target("dak-mail", lambda data: dak_mail.parse_mail(data), InputError, _check_dak_mail, _dak_mail_inputs,
-           "adapters/dak/mail.py parse_mail: one mail from dak"),
+           "adapters/dak/mail.py parse_mail: one mail from dak", samples=lambda: _dak_corpus().samples),
     Target("dak-changes", dak_changes.parse_changes, InputError, _check_changes, _changes_inputs,
-           "adapters/dak/changes.py parse_changes: a .changes from dak's queues"),
+           "adapters/dak/changes.py parse_changes: a .changes from dak's queues",
+           samples=lambda: _changes_corpus().samples),
     Target("dak-removals", removal_log, InputError, _check_events, _stanza_inputs,
-           "adapters/dak/removals.py split_stanzas + parse_stanza: dak's removals.822 log"),
+           "adapters/dak/removals.py split_stanzas + parse_stanza: dak's removals.822 log",
+           samples=lambda: _stanza_corpus().samples),
     Target("debbugs-mail", lambda data: bts_mail.parse_mail(data), InputError, _check_debbugs_mail,
-           _debbugs_mail_inputs, "adapters/debbugs/mail.py parse_mail: one mail from bugs.debian.org"),
+           _debbugs_mail_inputs, "adapters/debbugs/mail.py parse_mail: one mail from bugs.debian.org",
+           samples=lambda: _debbugs_corpus().samples),
     Target("debbugs-transcript", transcript, InputError, _check_transcript, _transcript_inputs,
-           "adapters/debbugs/transcript.py parse_transcript: a control transcript's text and subject"),
+           "adapters/debbugs/transcript.py parse_transcript: a control transcript's text and subject",
+           samples=_transcript_samples),
     Target("debbugs-soap", soap_answer, soap.SoapError, _check_soap, _soap_inputs,
-           "adapters/debbugs/soap.py read_answer: a SOAP::Lite answer to one of the client's methods"),
+           "adapters/debbugs/soap.py read_answer: a SOAP::Lite answer to one of the client's methods",
+           samples=_soap_samples),
     Target("git-hook-stdin", hook_stdin, InputError, _check_hook, lambda: _mix(
         (4, mutants(_hook_corpus())), (3, _hook_documents()), (2, mutants(_hook_corpus(), _hook_documents())),
-        (1, _garbage())), "adapters/scm/refs.py split_saved + parse, gitobjects.parse_refs: post-receive stdin"),
+        (1, _garbage())), "adapters/scm/refs.py split_saved + parse, gitobjects.parse_refs: post-receive stdin",
+        samples=lambda: _hook_corpus().samples),
     Target("git-webhook", webhook_body, InputError, _check_events, _webhook_inputs,
-           "adapters/scm/webhook.py decode_body + gitlab_events: a GitLab push webhook body"),
+           "adapters/scm/webhook.py decode_body + gitlab_events: a GitLab push webhook body",
+           samples=lambda: (WEBHOOK_SAMPLE,)),
     Target("envelope-frames", envelope.from_frames, envelope.MalformedFrame, _check_envelope, _frames_inputs,
            "emitters/envelope.py from_frames: a received ZeroMQ frame set",
+           samples=lambda: [list(frames) for frames in _frames_samples()],
            known_crash="RecursionError from json.loads on deeply nested JSON (being fixed in envelope.py)",
            explicit=([b"org.debian.dev.logger.log", b"[" * 100_000],)),
     Target("relay-submission", relay_submission, RELAY_ERRORS, check_event, _relay_inputs,
            "emitters/relay.py _event(json.loads(part)): one part of a client's request to the relay",
+           samples=lambda: [dumps(item) for item in _real_event_items()],
            known_crash="RecursionError from json.loads on deeply nested JSON, and NaN/Infinity taken into "
                        "bodies (being fixed in relay.py)",
            explicit=(b"[" * 100_000, b'{"topic": "logger.log", "body": {"log": "x", "n": NaN}}')),
     Target("config-toml", configuration, ConfigError, _check_configuration, _config_inputs,
-           "emitters/config.py parse_toml + merge_config, then [bus], [[signer]], [dns.announce]"),
+           "emitters/config.py parse_toml + merge_config, then [bus], [[signer]], [dns.announce]",
+           samples=_config_samples),
     Target("endpoints-file", endpoints_file, ConfigError, _check_endpoints, _endpoints_inputs,
-           "emitters/discovery.py parse_endpoints_file: the static endpoints file of a subscriber"),
+           "emitters/discovery.py parse_endpoints_file: the static endpoints file of a subscriber",
+           samples=lambda: (_endpoints_sample(),)),
 )
 BY_NAME = {t.name: t for t in TARGETS}
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 
-from .targets import TARGETS, Target, classify, samples_present
+from .targets import TARGETS, Target, classify, samples_present, short
 
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
           HealthCheck.large_base_example]
@@ -49,3 +49,16 @@ def test_parser_gives_a_result_or_its_declared_error(target: Target) -> None:
     for value in target.explicit:
         holds = example(value)(holds)
     holds()
+
+
+@pytest.mark.parametrize("target", [pytest.param(t, id=t.name) for t in TARGETS])
+def test_the_real_samples_give_results(target: Target) -> None:
+    """The samples the mutations start from parse: a target whose inputs
+    never get past the first check would fuzz nothing."""
+    if not samples_present():
+        pytest.skip("shared sample data not found (set DEBPULSE_FIXTURES)")
+    samples = list(target.samples())
+    assert samples
+    for value in samples:
+        outcome = classify(target, value)
+        assert outcome.kind == "result", f"{short(value)}: {outcome.error!r}"
