@@ -1,0 +1,50 @@
+"""How fast the fuzz command runs, per parser.
+
+    python tests/bench/bench_fuzz.py [--n 2000] [--seed 1] [TARGET ...]
+
+For each target of tests/fuzz/targets.py: inputs per second of the fuzz
+command (tests/fuzz/run.py: draw an input, run the parser, check the
+result), and as the reference, measured in the same run on the same
+inputs (same seed), inputs per second of drawing them alone; the parser's
+share of the time follows.  One process, one target after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: `fuzz` and `testbus`
+
+from fuzz.run import fuzz  # noqa: E402
+from fuzz.targets import TARGETS, samples_present, select  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=2000, help="inputs per target (default 2000)")
+    p.add_argument("--seed", type=int, default=1, help="hypothesis seed: the same inputs in every run (default 1)")
+    p.add_argument("targets", nargs="*", metavar="TARGET", help="default all: " + ", ".join(t.name for t in TARGETS))
+    args = p.parse_args()
+    if not samples_present():
+        print("the shared sample data is missing (set DEBPULSE_FIXTURES)", file=sys.stderr)
+        return 2
+    print(f"{args.n:,} inputs per target, seed {args.seed}")
+    print(f"{'target':<20} {'fuzz inputs/s':>14} {'drawing only':>13} {'parser share':>13} {'failures':>9}")
+    total_inputs = total_seconds = 0.0
+    for target in select(args.targets):
+        drawn = fuzz(target, args.n, args.seed, call=False)
+        run = fuzz(target, args.n, args.seed)
+        share = max(0.0, 1 - (drawn.seconds / drawn.inputs) / (run.seconds / run.inputs)) if run.inputs else 0.0
+        print(f"{target.name:<20} {run.rate:>14,.0f} {drawn.rate:>13,.0f} {share:>12.0%} {run.failures:>9,}",
+              flush=True)
+        total_inputs += run.inputs
+        total_seconds += run.seconds
+    print(f"{'all':<20} {total_inputs / total_seconds:>14,.0f}   (100,000 inputs per target: about "
+          f"{100_000 * len(select(args.targets)) / (total_inputs / total_seconds) / 60:.0f} min on one core)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
