@@ -93,6 +93,8 @@ def parse_toml(data: bytes, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise ConfigError(f"{where}: values nested too deeply") from None
 
 
 def _read(path: Path) -> dict[str, Any]:

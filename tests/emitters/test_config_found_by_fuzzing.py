@@ -1,7 +1,6 @@
-"""A configuration file that is not UTF-8, which the fuzzer (tests/fuzz)
-found to end the programs with a UnicodeDecodeError traceback: now one line
-naming the file, and exit 2.  The policy and endpoints files had the same
-fault."""
+"""Configuration files the fuzzer (tests/fuzz) found to end the programs
+with a traceback (UnicodeDecodeError, RecursionError): now one line naming
+the file, and exit 2.  The policy and endpoints files had the same fault."""
 
 from __future__ import annotations
 
@@ -23,6 +22,13 @@ NOT_UTF8 = b"[bus]\nusername = \"\xe9\"\n"  # Latin-1, as an editor may save it
 def test_parse_toml_names_the_place() -> None:
     with pytest.raises(ConfigError, match=r"^debpulse.toml: not UTF-8 \(invalid continuation byte at byte 18\)$"):
         parse_toml(NOT_UTF8, "debpulse.toml")
+
+
+@pytest.mark.parametrize("value", [b"[" * 5000 + b"]" * 5000, b"{a = " * 5000 + b"1" + b"}" * 5000])
+def test_values_nested_too_deeply(value: bytes) -> None:
+    # was: RecursionError from tomllib
+    with pytest.raises(ConfigError, match="^debpulse.toml: values nested too deeply$"):
+        parse_toml(b"x = " + value + b"\n", "debpulse.toml")
 
 
 @pytest.mark.parametrize("read", [load_config, Policy.from_file, read_endpoints_file])

@@ -271,30 +271,42 @@ def toml_scalars(strings: Sequence[str] = ()) -> st.SearchStrategy[Any]:
     )
 
 
-def toml_documents(tables: dict[str, Sequence[str]], strings: Sequence[str] = ()) -> st.SearchStrategy[bytes]:
+def toml_documents(tables: dict[str, dict[str, st.SearchStrategy[Any]]],
+                   strings: Sequence[str] = ()) -> st.SearchStrategy[bytes]:
     """TOML files: [tables] and [[arrays of tables]] named mostly as the
-    configuration's, keys mostly known ones, values of any TOML type."""
+    configuration's, keys mostly known ones with values mostly of their
+    type (`tables`: table -> key -> values), else of any TOML type."""
     scalar = toml_scalars(strings)
     # Nesting is shallow here (recursive strategies cost most of the drawing):
     # the mutations nest deeply.
     value = st.one_of(scalar, scalar, scalar, st.lists(scalar, max_size=3), st.dictionaries(words, scalar, max_size=2))
-    table_names = st.one_of(st.sampled_from(list(tables)), words, st.sampled_from([f"{t}.x" for t in tables]))
-    keys = {name: st.one_of(st.sampled_from(list(known)), st.sampled_from(list(known)), words)
+    known = st.sampled_from(list(tables))
+    table_names = st.one_of(known, known, known, known, words, st.sampled_from([f"{t}.x" for t in tables]))
+    keys = {name: st.one_of(st.sampled_from(list(known)), st.sampled_from(list(known)), words) if known else words
             for name, known in tables.items()}
+    typed = {name: {k: st.one_of(v, v, v, value) for k, v in known.items()} for name, known in tables.items()}
     counts = st.integers(0, 5)
 
     @st.composite
     def document(draw: st.DrawFn) -> bytes:
-        out = [f"{_toml_key(draw(words))} = {toml_value(draw(value))}"  # keys before any table
-               for _ in range(draw(counts) % 3)]
+        out = [f"{_toml_key(draw(words))} = {toml_value(draw(value))}"  # now and then a key before any table
+               for _ in range(draw(counts) // 5)]
+        declared = set()
         for _ in range(draw(counts)):
             name = draw(table_names)
-            array = draw(counts) == 0
+            array = (name == "signer") != (draw(counts) == 5)  # [[signer]], and now and then the other way
+            if name in declared and not array and draw(counts) != 5:  # TOML refuses a table twice
+                continue
+            declared.add(name)
             header = ".".join(_toml_key(p) for p in name.split("."))
             out.append(f"[[{header}]]" if array else f"[{header}]")
-            key = keys.get(name, words)
+            seen = set()
             for _ in range(draw(counts)):
-                out.append(f"{_toml_key(draw(key))} = {toml_value(draw(value))}")
+                key = draw(keys.get(name, words))
+                if key in seen and draw(counts) != 5:  # TOML refuses a key twice; now and then try it
+                    continue
+                seen.add(key)
+                out.append(f"{_toml_key(key)} = {toml_value(draw(typed.get(name, {}).get(key, value)))}")
         return "\n".join(out).encode("utf-8", "surrogatepass") + b"\n"
 
     return document()

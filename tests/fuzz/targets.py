@@ -23,6 +23,7 @@ import email.policy
 import functools
 import json
 import time
+import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -769,13 +770,46 @@ def _config_samples() -> tuple[bytes, ...]:
     return tuple(p.read_bytes() for p in paths)
 
 
+def _like(sample: Any) -> st.SearchStrategy[Any]:
+    """Values of the type of an example configuration's value."""
+    if isinstance(sample, bool):
+        return st.booleans()
+    if isinstance(sample, int):
+        return st.one_of(st.just(sample), st.integers(-1, 70_000), st.integers())
+    if isinstance(sample, float):
+        return st.one_of(st.just(sample), st.floats())
+    if isinstance(sample, str):
+        return st.one_of(st.just(sample), st.sampled_from(_CONFIG_STRINGS), gen.words)
+    if isinstance(sample, list):
+        items = [_like(x) for x in sample] or [gen.words]
+        return st.lists(st.one_of(*items), max_size=3)
+    return st.just(sample)
+
+
+@functools.cache
+def _config_typed() -> dict[str, dict[str, st.SearchStrategy[Any]]]:
+    """Every table's keys, with values like the example configuration's."""
+    found: dict[str, dict[str, list[Any]]] = {name: {k: [] for k in keys} for name, keys in CONFIG_TABLES.items()}
+    for data in _config_samples():
+        for name, table in tomllib.loads(data.decode()).items():
+            tables = [(name, table)] if isinstance(table, dict) else [(name, t) for t in table]
+            if name == "dns" and isinstance(table.get("announce"), dict):
+                tables.append(("dns.announce", table["announce"]))
+            for where, content in tables:
+                for key, value in content.items():
+                    if not isinstance(value, dict):
+                        found.setdefault(where, {}).setdefault(key, []).append(value)
+    return {name: {k: st.one_of(*[_like(v) for v in values]) if values else gen.words for k, values in keys.items()}
+            for name, keys in found.items()}
+
+
 def _config_inputs() -> st.SearchStrategy[bytes]:
     corpus = Corpus(_config_samples(), (b"[bus]\n", b"[[signer]]\n", b"[dns.announce]\n", b" = ", b'"', b"'''",
                                          b'"""', b"\\u0000", b"\\ud800", b"nan", b"inf", b"1979-05-27T07:32:00Z",
                                          b"[", b"]", b"{", b"}", b",", b".", b"true", b"0x7fffffffffffffff",
                                          b"99999999999999999999999", b"1e999", b"#"),
                     nesting=((b"[", b"]"), (b"a = {b = ", b"}"), (b"[[", b"]]")))
-    documents = gen.toml_documents(CONFIG_TABLES, _CONFIG_STRINGS)
+    documents = gen.toml_documents(_config_typed(), _CONFIG_STRINGS)
     return _mix((5, documents), (4, mutants(corpus)), (2, mutants(corpus, documents)), (1, _garbage()))
 
 
