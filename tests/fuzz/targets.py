@@ -41,9 +41,10 @@ from debpulse.adapters.debbugs import mail as bts_mail
 from debpulse.adapters.debbugs import reconcile, soap
 from debpulse.adapters.debbugs import transcript as bts_transcript
 from debpulse.adapters.debbugs.cli import KEYS as DEBBUGS_KEYS
-from debpulse.adapters.scm import refs, webhook
+from debpulse.adapters.scm import push, refs, webhook
 from debpulse.adapters.scm.cli import GIT_KEYS
-from debpulse.adapters.scm.gitobjects import parse_refs
+from debpulse.adapters.scm.commits import PushFacts, RefCommits
+from debpulse.adapters.scm.gitobjects import parse_commit, parse_refs, parse_tag
 from debpulse.adapters.wannabuild.cli import KEYS as WANNABUILD_KEYS
 from debpulse.consumers.bridge.cli import BRIDGE_KEYS
 from debpulse.consumers.trigger.cli import TRIGGER_KEYS
@@ -661,6 +662,80 @@ def webhook_body(data: bytes) -> list[Event]:
     return webhook.gitlab_events(webhook.decode_body(data))
 
 
+_OID = "93ba66dd334cba69476228a1d85c3bdc4290798b"
+_PARENT = "d9dce48da46babed65355658eb648b9ff1552376"
+_PUSH = push.Context(repo="debian/hello", path="/srv/git/debian/hello.git", agent="jane",
+                     web_url="https://salsa.debian.org/debian/hello")
+
+
+def git_object(value: tuple[str, bytes]) -> list[Event]:
+    """A pushed commit or annotated tag object, as `git cat-file` gives its
+    bytes (the pusher chose every one of them), through the hook's parsing
+    and into the push's events."""
+    kind, raw = value
+    if kind == "commit":
+        commit = parse_commit(_OID, raw)
+        update = refs.RefUpdate(_PARENT, _OID, "refs/heads/master")
+        facts = PushFacts([RefCommits(update, revs=[_OID])], {_OID: commit}, {}, {}, {_OID: "commit"})
+    else:
+        tag = parse_tag(_OID, raw)
+        update = refs.RefUpdate("0" * 40, _OID, "refs/tags/debian/1.0-1")
+        facts = PushFacts([RefCommits(update)], {}, {}, {_OID: tag}, {_OID: "tag"})
+    return push.events(_PUSH, facts)
+
+
+@functools.cache
+def _git_object_samples() -> tuple[tuple[str, bytes], ...]:
+    tag = _files("git", "annotated-tag-object.txt")[0]
+    # Commits as git stores them, from the sample repository's log ("rev parent | author | subject").
+    commits = []
+    for line in _files("git", "hello-packaging.git-log.txt")[0].decode().splitlines():
+        ids, _, rest = line.partition(" | ")
+        if not rest:
+            continue
+        who, _, subject = rest.partition(" | ")
+        parents = "".join(f"parent {p}\n" for p in ids.split()[1:])
+        commits.append(("commit", (f"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n{parents}"
+                                   f"author {who} 1795773251 +0000\ncommitter {who} 1795773251 +0000\n\n"
+                                   f"{subject}\n").encode()))
+    return (("tag", tag), *commits)
+
+
+_IDENT = st.tuples(gen.words, gen.words, st.sampled_from([" 1795773251 +0000", "", " -1 +9999", " x"])).map(
+    lambda t: f"{t[0]} <{t[1]}>{t[2]}")
+
+
+@st.composite
+def _git_object_documents(draw: st.DrawFn) -> tuple[str, bytes]:
+    kind = draw(st.sampled_from(["commit", "tag"]))
+    names = ["tree", "parent", "author", "committer", "encoding", "gpgsig", "mergetag"] if kind == "commit" else \
+        ["object", "type", "tag", "tagger"]
+    values = {"tree": gen.oids, "parent": gen.oids, "object": gen.oids, "author": _IDENT, "committer": _IDENT,
+              "tagger": _IDENT, "type": st.sampled_from(["commit", "tree", "blob", "tag", ""]),
+              "encoding": gen.pick(["ISO-8859-1", "UTF-8", "x-unknown", "rot13", "idna", "utf-16", "x\x00y"],
+                                   gen.words),
+              "gpgsig": st.just("-----BEGIN PGP SIGNATURE-----\n \n iQ==\n -----END PGP SIGNATURE-----"),
+              "mergetag": st.just("object " + _OID + "\n type commit\n tag v1\n"), "tag": gen.words}
+    headers = draw(st.lists(st.sampled_from(names), min_size=1, max_size=6))
+    head = "".join(f"{h} {draw(values[h])}\n" for h in headers)
+    encoding = draw(st.sampled_from(["utf-8", "latin-1", "cp1252", "utf-16"]))
+    message = draw(st.text(max_size=200)).encode(encoding, "replace")
+    return kind, head.encode("utf-8", "surrogatepass") + b"\n" + message
+
+
+def _git_object_inputs() -> st.SearchStrategy[tuple[str, bytes]]:
+    samples = _git_object_samples()
+    corpus = Corpus(tuple(raw for _, raw in samples),
+                    (b"tree ", b"parent ", b"author ", b"committer ", b"encoding ", b"gpgsig ", b"\n ", b"object ",
+                     b"type ", b"tag ", b"tagger ", b"<", b">", b" +0000", b"-----BEGIN PGP SIGNATURE-----",
+                     b"-----BEGIN SSH SIGNATURE-----", b"\n\n"))
+    real = st.sampled_from(samples).flatmap(lambda s: st.tuples(st.just(s[0]), mutants(corpus, st.just(s[1]))))
+    generated = _git_object_documents()
+    return _mix((5, real), (3, generated), (2, generated.flatmap(lambda g: st.tuples(st.just(g[0]),
+                                                                                     mutants(corpus, st.just(g[1]))))),
+                (1, st.tuples(st.sampled_from(["commit", "tag"]), _garbage())))
+
+
 # --- the bus -----------------------------------------------------------------------
 
 _ENVELOPE_KEYS = ("topic", "msg", "timestamp", "msg_id", "i", "username", "seq_id", "crypto", "signature",
@@ -896,6 +971,9 @@ TARGETS: tuple[Target, ...] = (
         (4, mutants(_hook_corpus())), (3, _hook_documents()), (2, mutants(_hook_corpus(), _hook_documents())),
         (1, _garbage())), "adapters/scm/refs.py split_saved + parse, gitobjects.parse_refs: post-receive stdin",
         samples=lambda: _hook_corpus().samples),
+    Target("git-objects", git_object, InputError, _check_events, _git_object_inputs,
+           "adapters/scm/gitobjects.py parse_commit, parse_tag, then push.events: a pushed commit or tag object",
+           samples=_git_object_samples),
     Target("git-webhook", webhook_body, InputError, _check_events, _webhook_inputs,
            "adapters/scm/webhook.py decode_body + gitlab_events: a GitLab push webhook body",
            samples=lambda: (WEBHOOK_SAMPLE,)),

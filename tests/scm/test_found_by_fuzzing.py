@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from debpulse.adapters.scm import messages  # noqa: F401  (registers the types)
+from debpulse.adapters.scm.gitobjects import parse_commit
 from debpulse.adapters.scm.refs import parse
 from debpulse.adapters.scm.webhook import decode_body, gitlab_events
 from debpulse.emitters.errors import InputError
@@ -60,6 +61,15 @@ def test_a_deeply_nested_body() -> None:
     # was: RecursionError from json.loads
     with pytest.raises(InputError, match="nested too deeply"):
         decode_body(b"[" * 100_000)
+
+
+@pytest.mark.parametrize("encoding", [b"x\x00y", b"undefined"])
+def test_a_commit_that_declares_an_encoding_python_cannot_use(encoding: bytes) -> None:
+    # was: ValueError (a NUL in the codec name) and UnicodeError (a codec that refuses everything)
+    raw = (b"tree " + A.encode() + b"\nauthor J\xc3\xa9 <j@example.org> 1 +0000\nencoding " + encoding
+           + b"\n\nm\xc3\xa9\n")
+    commit = parse_commit(B, raw)
+    assert (commit.author.name, commit.message) == ("J\u00e9", "m\u00e9\n")
 
 
 def test_a_good_push_still_gives_events() -> None:
