@@ -26,6 +26,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from debpulse.adapters.scm import push, refs, webhook
 from debpulse.adapters.scm.cli import GIT_KEYS
 from debpulse.adapters.scm.commits import PushFacts, RefCommits
 from debpulse.adapters.scm.gitobjects import parse_commit, parse_refs, parse_tag
+from debpulse.adapters.wannabuild import rows as wb_rows
 from debpulse.adapters.wannabuild.cli import KEYS as WANNABUILD_KEYS
 from debpulse.consumers.bridge.cli import BRIDGE_KEYS
 from debpulse.consumers.trigger.cli import TRIGGER_KEYS
@@ -736,6 +738,52 @@ def _git_object_inputs() -> st.SearchStrategy[tuple[str, bytes]]:
                 (1, st.tuples(st.sampled_from(["commit", "tag"]), _garbage())))
 
 
+# --- wanna-build ------------------------------------------------------------------
+
+_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=14)), None])
+_COLUMN = st.one_of(
+    gen.package_names, gen.words, st.sampled_from(["Installed", "Building", "(none)", "sid", "amd64"]),
+    gen.words.map(lambda w: w.encode("utf-8", "surrogatepass")), st.binary(max_size=20), st.none(),
+    st.integers(-1, 10**7), st.integers(), st.floats(), st.booleans(),
+    st.builds(lambda d, z: d.replace(tzinfo=z), st.datetimes(), _ZONES),
+)
+_WHEN = st.one_of(st.builds(lambda d, z: d.replace(tzinfo=z), st.datetimes(), _ZONES),
+                  st.builds(lambda d, z: d.replace(tzinfo=z), st.sampled_from([datetime.min, datetime.max]), _ZONES),
+                  _COLUMN)
+
+
+@st.composite
+def _wannabuild_rows(draw: st.DrawFn) -> tuple[str, tuple[Any, ...]]:
+    """(kind, row): a good row with a few columns as psycopg may also hand
+    them over: text as bytes (wanna-build's databases are SQL_ASCII), in
+    other encodings, NULL, another type, times in any zone or none; now
+    and then a column more or less."""
+    kind, good = draw(st.sampled_from(_wannabuild_samples()))
+    row = list(good)
+    for _ in range(draw(_FEW)):
+        at = draw(st.integers(0, len(row) - 1))
+        row[at] = draw(_WHEN if at in (0, len(row) - 1) else _COLUMN)
+    cut = draw(st.sampled_from([0, 0, 0, 0, 0, -1, 1]))
+    row = row[:cut] if cut < 0 else row + [None] * cut
+    return kind, tuple(row)
+
+
+def wannabuild_row(value: tuple[str, tuple[Any, ...]]) -> Event:
+    kind, row = value
+    cls = wb_rows.Transaction if kind == "transactions" else wb_rows.BuildResult
+    return wb_rows.row_event(cls, "amd64", row, wb_rows.identity_digest(cls.identity(row)), 0)
+
+
+@functools.cache
+def _wannabuild_samples() -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    when = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+    return (("transactions", (when, "hello", "sid", "2.10-3", "--take", "Needs-Build", "Building", "buildd_amd64",
+                              "buildd_amd64", when)),
+            ("transactions", (when, b"hello", b"sid", b"2.10-3", None, b"(none)", b"Needs-Build", b"dak", None,
+                              when)),
+            ("pkg_history", (when, "hello", "sid", "2.10-3", "successful", 63, 1048576, "x86-ubc-01", when)))
+
+
 # --- the bus -----------------------------------------------------------------------
 
 _ENVELOPE_KEYS = ("topic", "msg", "timestamp", "msg_id", "i", "username", "seq_id", "crypto", "signature",
@@ -977,6 +1025,9 @@ TARGETS: tuple[Target, ...] = (
     Target("git-webhook", webhook_body, InputError, _check_events, _webhook_inputs,
            "adapters/scm/webhook.py decode_body + gitlab_events: a GitLab push webhook body",
            samples=lambda: (WEBHOOK_SAMPLE,)),
+    Target("wannabuild-rows", wannabuild_row, InputError, check_event, lambda: _wannabuild_rows(),
+           "adapters/wannabuild/rows.py row_event: a transactions or pkg_history row as psycopg gives it",
+           samples=_wannabuild_samples),
     Target("envelope-frames", envelope.from_frames, envelope.MalformedFrame, _check_envelope, _frames_inputs,
            "emitters/envelope.py from_frames: a received ZeroMQ frame set",
            samples=lambda: [list(frames) for frames in _frames_samples()],
