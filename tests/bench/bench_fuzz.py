@@ -5,8 +5,9 @@
 For each target of tests/fuzz/targets.py: inputs per second of the fuzz
 command (tests/fuzz/run.py: draw an input, run the parser, check the
 result), and as the reference, measured in the same run on the same
-inputs (same seed), inputs per second of drawing them alone; the parser's
-share of the time follows.  One process, one target after the other.
+inputs (same seed), inputs per second of drawing them alone; the share of
+the time spent in the target (parser and check) follows.  One process,
+one target after the other.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def main() -> int:
         print("the shared sample data is missing (set DEBPULSE_FIXTURES)", file=sys.stderr)
         return 2
     print(f"{args.n:,} inputs per target, seed {args.seed}")
-    print(f"{'target':<20} {'fuzz inputs/s':>14} {'drawing only':>13} {'parser share':>13} {'failures':>9}")
+    print(f"{'target':<20} {'fuzz inputs/s':>14} {'drawing only':>13} {'in target':>13} {'failures':>9}")
     total_inputs = total_seconds = 0.0
     for target in select(args.targets):
         drawn = fuzz(target, args.n, args.seed, call=False)

@@ -49,7 +49,7 @@ class Tally:
     declared: int = 0
     failures: int = 0
     seconds: float = 0.0          # wall time, drawing the inputs included
-    parsing: float = 0.0          # time inside the target
+    in_target: float = 0.0        # time inside the target (the parser and the check of its result)
     slowest: float = 0.0
     slowest_input: Any = None
     first_failure: Any = None
@@ -62,7 +62,7 @@ class Tally:
 
     def add(self, value: Any, outcome: Outcome) -> None:
         self.inputs += 1
-        self.parsing += outcome.seconds
+        self.in_target += outcome.seconds
         if outcome.seconds > self.slowest:
             self.slowest, self.slowest_input = outcome.seconds, value
         if outcome.kind == "result":
@@ -155,10 +155,10 @@ def reproduce(target: Target, path: Path) -> int:
 
 
 def table(tallies: Sequence[Tally]) -> str:
-    rows = [("target", "inputs", "results", "declared", "failures", "inputs/s", "in parser", "slowest")]
+    rows = [("target", "inputs", "results", "declared", "failures", "inputs/s", "in target", "slowest")]
     for t in tallies:
         rows.append((t.name, f"{t.inputs:,}", f"{t.results:,}", f"{t.declared:,}", f"{t.failures:,}",
-                     f"{t.rate:,.0f}", f"{100 * t.parsing / t.seconds:.0f}%" if t.seconds else "-",
+                     f"{t.rate:,.0f}", f"{100 * t.in_target / t.seconds:.0f}%" if t.seconds else "-",
                      f"{t.slowest * 1000:,.0f} ms"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
