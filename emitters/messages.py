@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from email.utils import parseaddr
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
@@ -60,6 +61,16 @@ class Message:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def parse_address(text: str) -> tuple[str, str]:
+    """(name, mail) of an address, as email.utils.parseaddr; ("", "") for
+    one nested so deeply (groups, comments) that parseaddr recurses too far.
+    Message types use it on addresses from the legacy services' input."""
+    try:
+        return parseaddr(text)
+    except RecursionError:
+        return "", ""
 
 
 _validators: dict[type, Any] = {}

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from email.utils import parseaddr
 from typing import Any, ClassVar
 
-from debpulse.emitters.messages import Message, register
+from debpulse.emitters.messages import Message, parse_address, register
 
 TRACKER = "https://tracker.debian.org/pkg/"
 
@@ -60,14 +59,14 @@ def _schema(required: list[str], extra: dict[str, Any] | None = None) -> dict[st
 def _name(address: str | None) -> str:
     if not address:
         return "someone"
-    name, mail = parseaddr(address)
+    name, mail = parse_address(address)
     return name or mail or address
 
 
 def _debian_logins(*addresses: str | None) -> list[str]:
     out: list[str] = []
     for address in addresses:
-        mail = parseaddr(address or "")[1].lower()
+        mail = parse_address(address or "")[1].lower()
         m = re.fullmatch(r"([a-z0-9][a-z0-9._-]*)@debian\.org", mail)
         if m and m[1] not in out:
             out.append(m[1])

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from email.utils import parseaddr
 from typing import Any, ClassVar
 
-from debpulse.emitters.messages import Message, register
+from debpulse.emitters.messages import Message, parse_address, register
 
 BUG_URL = "https://bugs.debian.org/{}"
 
@@ -111,12 +110,12 @@ CONTROL_SCHEMA: dict[str, Any] = {
 def display_name(address: str | None) -> str:
     if not address:
         return "someone"
-    name, mail = parseaddr(address)
+    name, mail = parse_address(address)
     return name or mail or address
 
 
 def _debian_login(address: str | None) -> list[str]:
-    _, mail = parseaddr(address or "")
+    _, mail = parse_address(address or "")
     local, _, domain = mail.partition("@")
     return [local] if domain.lower() == "debian.org" and local else []
 

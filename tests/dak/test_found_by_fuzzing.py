@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from debpulse.adapters.dak import messages  # noqa: F401  (registers the types)
+from debpulse.adapters.dak import (
+    events,
+    messages,  # noqa: F401  (registers the types)
+)
 from debpulse.adapters.dak.changes import parse_changes
 from debpulse.adapters.dak.mail import parse_mail
 from debpulse.adapters.dak.removals import parse_stanza
@@ -96,3 +99,12 @@ def test_a_policy_queue_without_a_suite(dak_samples: Path) -> None:
     mail = _current_accept(dak_samples).replace(b"Debian-Suite: unstable", b"Debian-Suite: ->proposed-updates")
     with pytest.raises(InputError, match="accepted into no suite"):
         parse_mail(mail)
+
+
+def test_a_changed_by_nested_too_deeply_for_parseaddr() -> None:
+    # was: RecursionError from email.utils.parseaddr in summary() (debpulse-tail and every consumer)
+    changes = parse_changes(CHANGES + b"Changed-By: " + b"a:" * 2000 + b"\n")
+    event = events.accepted(changes, "hello_1.0-1_source.changes", "unstable", route="queue")
+    _valid(event)
+    message = message_type(event.topic)(event.body, event.topic)
+    assert message.summary().startswith("a:a:") and message.usernames() == []

@@ -99,6 +99,15 @@ def test_a_control_change_its_summary_cannot_read_is_refused() -> None:
         message_type("debbugs.bug.control").validate(body)
 
 
+@pytest.mark.parametrize("sender", ["(" * 5000, "a:" * 2000])
+def test_a_sender_nested_too_deeply_for_parseaddr(sender: str) -> None:
+    # was: RecursionError from email.utils.parseaddr in summary() and usernames()
+    body = {"bug": 1, "package": "hello", "source": None, "title": "t", "from": sender, "severity": None,
+            "tags": [], "message_id": None, "enriched": False, "status": None, "via": "mail"}
+    message = message_type("debbugs.bug.followup")(body, "debbugs.bug.followup")
+    assert message.summary().startswith("Bug #1 (hello): followup from ") and message.usernames() == []
+
+
 def test_events_of_a_real_transcript_still_validate(bts_mails) -> None:
     for path in sorted(bts_mails.glob("bts-transcript*.eml")):
         for event in parse_mail(path.read_bytes()).events:
