@@ -1,13 +1,13 @@
 """How fast the fuzz command runs, per parser.
 
-    python tests/bench/bench_fuzz.py [--n 2000] [--seed 1] [TARGET ...]
+    python tests/bench/bench_fuzz.py [--n 1000] [--rounds 3] [--seed 1] [TARGET ...]
 
 For each target of tests/fuzz/targets.py: inputs per second of the fuzz
 command (tests/fuzz/run.py: draw an input, run the parser, check the
 result), and as the reference, measured in the same run on the same
 inputs (same seed), inputs per second of drawing them alone; the share of
 the time spent in the target (parser and check) follows.  One process,
-one target after the other.
+one target after the other; the best of a few alternating rounds.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from fuzz.targets import TARGETS, samples_present, select  # noqa: E402
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n", type=int, default=2000, help="inputs per target (default 2000)")
+    p.add_argument("--n", type=int, default=1000, help="inputs per target and round (default 1000)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds, the best of each kept (default 3)")
     p.add_argument("--seed", type=int, default=1, help="hypothesis seed: the same inputs in every run (default 1)")
     p.add_argument("targets", nargs="*", metavar="TARGET", help="default all: " + ", ".join(t.name for t in TARGETS))
     args = p.parse_args()
@@ -35,8 +36,14 @@ def main() -> int:
     print(f"{'target':<20} {'fuzz inputs/s':>14} {'drawing only':>13} {'in target':>13} {'failures':>9}")
     total_inputs = total_seconds = 0.0
     for target in select(args.targets):
-        drawn = fuzz(target, args.n, args.seed, call=False)
-        run = fuzz(target, args.n, args.seed)
+        # Best of a few alternating rounds: the machine may be busy with other work.
+        drawn = run = None
+        for _ in range(args.rounds):
+            d = fuzz(target, args.n, args.seed, call=False)
+            r = fuzz(target, args.n, args.seed)
+            drawn = d if drawn is None or d.rate > drawn.rate else drawn
+            run = r if run is None or r.rate > run.rate else run
+        assert drawn is not None and run is not None
         share = max(0.0, 1 - (drawn.seconds / drawn.inputs) / (run.seconds / run.inputs)) if run.inputs else 0.0
         print(f"{target.name:<20} {run.rate:>14,.0f} {drawn.rate:>13,.0f} {share:>12.0%} {run.failures:>9,}",
               flush=True)
