@@ -86,6 +86,7 @@ def request(endpoint: str, query: dict[str, Any], timeout: float = 5.0) -> list[
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
     sock.setsockopt(zmq.SNDTIMEO, int(timeout * 1000))
+    sock.setsockopt(zmq.MAXMSGSIZE, transport.MAX_WIRE_BYTES)
     try:
         sock.connect(endpoint)
         sock.send(canonical(query))
@@ -99,17 +100,27 @@ def request(endpoint: str, query: dict[str, Any], timeout: float = 5.0) -> list[
     if frames == [b""]:
         return []
     out = []
+    skipped = 0
     for f in frames:
         try:
             data = loads(f, "answer")
-        except MalformedFrame as exc:
-            raise ReplayError(f"{endpoint}: {exc}") from None
+        except MalformedFrame:
+            skipped += 1
+            continue
         if isinstance(data, dict) and "error" in data and "topic" not in data:
-            raise ReplayError(f"{endpoint}: {data['error']}")
+            raise ReplayError(f"{endpoint}: {str(data['error'])[:200]}")
         if isinstance(data, dict) and "status" in data and "topic" not in data:
+            if not isinstance(data["status"], dict):
+                raise ReplayError(f"{endpoint}: malformed status")
             return [data]
         try:
             out.append(check(data))
-        except MalformedFrame as exc:
-            raise ReplayError(f"{endpoint}: malformed envelope in answer ({exc})") from None
+        except MalformedFrame:
+            skipped += 1
+    if skipped:
+        # One unreadable envelope must not block the repair of the others;
+        # what stays missing is reported to the consumer as a gap.
+        metrics.inc("debpulse_rejected_total", skipped, help="received messages rejected, by reason",
+                    reason="malformed-replay")
+        log.warning("%s: skipped %d malformed envelope(s) in a replay answer", endpoint, skipped)
     return out

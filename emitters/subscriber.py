@@ -128,9 +128,7 @@ class Subscriber:
         # (True: asked until they answer) and, once, the relay's well-known
         # replay port beside a configured relay endpoint (9940 -> 9941).
         self._probe: dict[str, bool] = {}
-        for e in self._static:
-            if urlsplit(e).scheme == "tcp" and e.endswith(":9940"):
-                self._probe[transport.replay_endpoint_for(e)] = False
+        self._guessed: set[str] = set()
         # The start of the subscription: every message stamped in or after
         # this second is delivered, also from a publisher first seen later
         # (a slow joiner misses the first moments of a PUB socket).  A
@@ -167,6 +165,10 @@ class Subscriber:
             self._next_discovery = float("inf")
         if not wanted and not self._connected:
             wanted = {LOCAL_RELAY}
+        for e in sorted(wanted - self._connected - self._guessed):
+            self._guessed.add(e)
+            if urlsplit(e).scheme == "tcp" and e.endswith(":9940"):
+                self._probe.setdefault(transport.replay_endpoint_for(e), False)
         for e in sorted(wanted - self._connected):
             log.info("connecting to %s", e)
             self._sock.connect(e)
@@ -372,8 +374,8 @@ class Subscriber:
         for r in [r for r in st.missing if r[0] <= last and r[1] >= first]:
             st.missing.remove(r)
             self._count("gap-permanent")
-            self._ready.append(Gap(stream, r[0], r[1], "not in the publisher's outbox (pruned or replaced)",
-                                   permanent=True))
+            self._ready.append(Gap(stream, r[0], r[1], "not in the publisher's outbox (pruned or replaced), "
+                                   "or not readable", permanent=True))
 
     def _catch_up(self) -> bool:
         """Retry missing ranges, and ask each stream for anything after the

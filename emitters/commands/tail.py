@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 
-from .. import cli
+from .. import cli, systemd
 from ..consumer import open_subscriber
 from ..subscriber import Gap, Received
 from ..topics import relative_topic
@@ -112,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     relative = [t for t in args.topic if not t.startswith("org.")]
     sub = open_subscriber(args, config, topics=full if full and not relative else None,
                           resume=args.resume, auto_ack=False, yield_rejected=args.show_rejected, since=args.since)
+    # Subscribed: every message stamped from here on will be shown.
+    systemd.notify("READY=1")
     shown = 0
     try:
         while args.count is None or shown < args.count:
