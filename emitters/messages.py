@@ -94,6 +94,12 @@ def load_message_types() -> None:
             logging.getLogger(__name__).warning("message types %s not loaded: %s", ep.name, exc)
 
 
+def registered() -> dict[str, type[Message]]:
+    """Every installed message type by its service-relative topic."""
+    load_message_types()
+    return dict(_REGISTRY)
+
+
 def message_type(topic: str) -> type[Message]:
     """The type for a full or service-relative topic; `Message` if unknown."""
     load_message_types()

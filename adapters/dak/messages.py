@@ -95,6 +95,7 @@ class _Upload(Message):
 
 @register
 class Accepted(_Upload):
+    """An upload was accepted into a suite (an ACCEPTED or Accepted mail, a .changes in queue/done)."""
     topic: ClassVar[str] = "dak.package.accept"
     body_schema: ClassVar[dict[str, Any]] = _schema([
         "source", "version", "architectures", "suites", "maintainer", "changed_by", "urgency",
@@ -109,6 +110,7 @@ class Accepted(_Upload):
 
 @register
 class New(_Upload):
+    """An upload waits in the NEW queue for the ftp-masters (an "is NEW" mail, a .changes in queue/new)."""
     topic: ClassVar[str] = "dak.package.new"
     # An "is NEW" mail names only the upload; the queue file has everything.
     body_schema: ClassVar[dict[str, Any]] = _schema(["source", "version", "changes", "route"])
@@ -121,6 +123,7 @@ class New(_Upload):
 
 @register
 class Rejected(_Upload):
+    """An upload was rejected, with dak's reason (a REJECTED mail, queue/reject and its .reason)."""
     topic: ClassVar[str] = "dak.package.reject"
     body_schema: ClassVar[dict[str, Any]] = _schema(
         ["source", "version", "changes", "reason", "route"],
@@ -148,6 +151,7 @@ _REMOVED_BINARY = {
 
 @register
 class Removed(Message):
+    """Packages were removed from suites (a removal mail, removals.822)."""
     topic: ClassVar[str] = "dak.package.remove"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",

@@ -145,18 +145,21 @@ class _BugMessage(Message):
 
 @register
 class BugReport(_BugMessage):
+    """A new bug was reported."""
     topic = "debbugs.bug.report"
     verb = "new report"
 
 
 @register
 class BugFollowup(_BugMessage):
+    """Someone wrote to a bug."""
     topic = "debbugs.bug.followup"
     verb = "followup"
 
 
 @register
 class BugClose(_BugMessage):
+    """A bug was closed (a -done mail, or fixed by an upload)."""
     topic = "debbugs.bug.close"
 
     def summary(self) -> str:
@@ -167,6 +170,7 @@ class BugClose(_BugMessage):
 
 @register
 class BugForward(_BugMessage):
+    """A bug was forwarded upstream."""
     topic = "debbugs.bug.forward"
 
     def summary(self) -> str:
@@ -205,6 +209,7 @@ def describe_change(change: dict[str, Any]) -> str:
 
 @register
 class BugControl(Message):
+    """Bugs were changed by control commands (tags, severity, reassign, merge, found, fixed, ...)."""
     topic = "debbugs.bug.control"
     body_schema: ClassVar[dict[str, Any]] = CONTROL_SCHEMA
 

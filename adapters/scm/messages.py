@@ -30,6 +30,7 @@ def _package(repo: str) -> list[str]:
 
 @register
 class ReceiveMessage(Message):
+    """A new commit was pushed to a branch (fedmsg's git hook fields)."""
     topic = "git.receive"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -135,6 +136,7 @@ def _detail_note(b: dict[str, Any]) -> str:
 
 @register
 class RefCreateMessage(_RefMessage):
+    """A branch (or another ref) was created by a push."""
     topic = "git.ref.create"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -153,6 +155,7 @@ class RefCreateMessage(_RefMessage):
 
 @register
 class RefUpdateMessage(_RefMessage):
+    """A branch moved: one summary per pushed branch, forced or not."""
     topic = "git.ref.update"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -175,6 +178,7 @@ class RefUpdateMessage(_RefMessage):
 
 @register
 class RefDeleteMessage(_RefMessage):
+    """A branch or tag was deleted by a push."""
     topic = "git.ref.delete"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -189,6 +193,7 @@ class RefDeleteMessage(_RefMessage):
 
 @register
 class TagCreateMessage(Message):
+    """A tag was pushed (annotated or lightweight)."""
     topic = "git.tag.create"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
