@@ -54,7 +54,7 @@ class Ngircd:
         while time.monotonic() < deadline:  # its own word that it listens
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ngircd exited: {self.log.read_text()[-2000:]}")
-            if re.search(rf'Server "irc.debpulse.test" .*ready', self.log.read_text()) and \
+            if re.search(r'Server "irc.debpulse.test" .*ready', self.log.read_text()) and \
                     f"listening on [127.0.0.1]:{self.port}" in self.log.read_text():
                 return self
             time.sleep(0.02)

@@ -54,7 +54,7 @@ def parse(raw: bytes) -> Line:
         text, _, trailing = text.partition(" :")
     elif text.startswith(":"):
         trailing, text = text[1:], ""
-    parts = text.split()
+    parts = [p for p in text.split(" ") if p]  # only spaces separate (str.split also splits at \x1f)
     if not parts:
         if trailing is None:
             raise ProtocolError("no command")

@@ -98,6 +98,15 @@ class Bot(Service):
             return 0
         return max((s["last"] for s in json.loads(self.checkpoint.read_text())["streams"].values()), default=0)
 
+    def wait_acked_all(self, timeout: float = 30.0) -> None:
+        """Until the checkpoint holds the relay's newest message: every
+        line the bot owed was said and confirmed (or squashed into one)."""
+        from debpulse.emitters import replay
+
+        [answer] = replay.request(self.bus.replay, {"status": True}, 5.0)
+        last = answer["status"]["last_seq"]
+        wait_for(lambda: self.acked() >= last, timeout, what=f"message {last} acknowledged")
+
     def wait_joined_bus(self, publish: Publish) -> None:
         """Probes on a topic no channel wants until the checkpoint knows the
         relay's stream: from then on the bot misses nothing."""

@@ -61,7 +61,7 @@ hold = 0
            "status": None, "via": "mail"}
     publish("debbugs.bug.report", bug, {**bug, "package": "other", "source": "other"})
     wait_for(lambda: r.said("#bugs"), what="the bug line")
-    wait_for(lambda: bot.acked() and bot.acked() >= 43, what="every message acknowledged")
+    bot.wait_acked_all()
     assert r.said("#bugs") == ["Bug #1000 (hello): new report from A: does not QUIT :owned "
                                "https://bugs.debian.org/1000"]
     assert r.commands("#bugs") == ["NOTICE"]
@@ -96,8 +96,7 @@ def test_reconnect_loses_nothing(ircd, reader, irc_bot, publish, tmp_path: Path)
         wait_for(lambda: "dpbot" in r.names("#changes"), what="the bot in #changes")
         publish("dak.package.accept", accept("before"))
         wait_for(lambda: len(r.said("#changes")) == 1, what="the first line")
-        seen = bot.acked()
-        wait_for(lambda: bot.acked() > seen - 1 and "before" in r.said("#changes")[0], what="the ack")
+        bot.wait_acked_all()
         cut.cut()
         wait_for(lambda: "connection lost" in bot.tail(), what="the bot to notice")
         publish("dak.package.accept", *[accept(f"during{i}") for i in range(3)])
