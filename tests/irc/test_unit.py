@@ -11,7 +11,14 @@ from debpulse.consumers.common.facts import Criteria, criteria_from, facts
 from debpulse.consumers.irc import lines
 from debpulse.consumers.irc.flood import ChannelQueue, SquashPolicy, TokenBucket
 from debpulse.consumers.irc.protocol import (
-    MAX_LINE, ProtocolError, clean_text, encode, fit, irc_lower, parse, room_for_text,
+    MAX_LINE,
+    ProtocolError,
+    clean_text,
+    encode,
+    fit,
+    irc_lower,
+    parse,
+    room_for_text,
 )
 from debpulse.emitters.config import Config
 from debpulse.emitters.errors import ConfigError
