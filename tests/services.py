@@ -67,3 +67,43 @@ class Service:
         code = self.proc.wait(timeout)
         self.proc = None
         return code
+
+
+class BusService(Service):
+    """A consumer on the test relay with a checkpoint named after it."""
+
+    def __init__(self, bus, base: Path, name: str, module: str, argv: Sequence[str]) -> None:  # type: ignore[no-untyped-def]
+        self.bus = bus
+        super().__init__(base, name, module, [*argv, "--endpoint", bus.endpoint, "--keyring",
+                                              str(bus.key.public_file), "--resume", name, "-v"], bus.env)
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.bus.state / "checkpoints" / f"{self.name}.json"
+
+    def acked(self) -> int:
+        import json
+
+        if not self.checkpoint.exists():
+            return 0
+        return max((s["last"] for s in json.loads(self.checkpoint.read_text())["streams"].values()), default=0)
+
+    def wait_joined_bus(self, publish: Callable[..., None]) -> None:
+        """Probes on a topic nobody follows until the checkpoint knows the
+        relay's stream: from then on the consumer misses nothing."""
+        def joined() -> bool:
+            assert self.proc and self.proc.poll() is None, self.tail()
+            if self.acked():
+                return True
+            publish("logger.log", {"log": "probe"})
+            return False
+        wait_for(joined, what=f"{self.name} to join the bus")
+
+    def wait_acked_all(self, timeout: float = 30.0) -> None:
+        """Until the checkpoint holds the relay's newest message: everything
+        owed was delivered (or stored to be)."""
+        from debpulse.emitters import replay
+
+        [answer] = replay.request(self.bus.replay, {"status": True}, 5.0)
+        last = answer["status"]["last_seq"]
+        wait_for(lambda: self.acked() >= last, timeout, what=f"message {last} acknowledged")

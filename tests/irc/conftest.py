@@ -4,13 +4,12 @@ debpulse-irc as a real process on the real test relay."""
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from ircd import IrcClient, Ngircd
-from services import Service, wait_for
+from services import BusService
 
 Publish = Callable[..., None]
 
@@ -81,42 +80,12 @@ reconnect_max = 1
     return path
 
 
-class Bot(Service):
-    def __init__(self, bus, base: Path, config: Path, name: str = "irc") -> None:
-        self.bus, self.config = bus, config
+class Bot(BusService):
+    def __init__(self, bus, base: Path, config: Path, name: str = "irc") -> None:  # type: ignore[no-untyped-def]
+        self.config = config
         self.control = base / "run" / "irc.sock"
-        super().__init__(base, name, "debpulse.consumers.irc.cli",
-                         ["--config", str(config), "--endpoint", bus.endpoint, "--keyring", str(bus.key.public_file),
-                          "--resume", name, "--control-socket", str(self.control), "-v"], bus.env)
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.bus.state / "checkpoints" / f"{self.name}.json"
-
-    def acked(self) -> int:
-        if not self.checkpoint.exists():
-            return 0
-        return max((s["last"] for s in json.loads(self.checkpoint.read_text())["streams"].values()), default=0)
-
-    def wait_acked_all(self, timeout: float = 30.0) -> None:
-        """Until the checkpoint holds the relay's newest message: every
-        line the bot owed was said and confirmed (or squashed into one)."""
-        from debpulse.emitters import replay
-
-        [answer] = replay.request(self.bus.replay, {"status": True}, 5.0)
-        last = answer["status"]["last_seq"]
-        wait_for(lambda: self.acked() >= last, timeout, what=f"message {last} acknowledged")
-
-    def wait_joined_bus(self, publish: Publish) -> None:
-        """Probes on a topic no channel wants until the checkpoint knows the
-        relay's stream: from then on the bot misses nothing."""
-        def joined() -> bool:
-            assert self.proc and self.proc.poll() is None, self.tail()
-            if self.acked():
-                return True
-            publish("logger.log", {"log": "probe"})
-            return False
-        wait_for(joined, what="the bot to join the bus")
+        super().__init__(bus, base, name, "debpulse.consumers.irc.cli",
+                         ["--config", str(config), "--control-socket", str(self.control)])
 
 
 @pytest.fixture
