@@ -98,6 +98,13 @@ class Store:
                                                               (source,))}
         self._maintainers[source] = {a for p, a, r in facts if r == "maintainer"}
 
+    def learn(self, f: Facts) -> None:
+        """Learn from `f` alone (for a consumer without an outbox)."""
+        if learnt(f):
+            with self.db:
+                self.db.execute("BEGIN")
+                self._learn(f)
+
     # -- the outbox ---------------------------------------------------------------
 
     def record(self, f: Facts, envelope: Mapping[str, Any],
