@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -170,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("notification server: %s", shower.server())
     except Exception as exc:  # shown later, when one starts
         log.warning("no notification server yet (%s)", exc)
+    def on_term(signum: int, frame: object) -> None:
+        desktop.stopping = True  # a notification being shown is acknowledged before the stop
+
+    signal.signal(signal.SIGTERM, on_term)
     systemd.notify("READY=1")
     log.info("%d desktop rule(s) from %s", len(wanted), rules)
     try:

@@ -125,7 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     def on_hup(signum: int, frame: object) -> None:
         bot.reload_requested = True
 
+    def on_term(signum: int, frame: object) -> None:
+        bot.stopping = True  # finish the step, then wait for the server's confirmations in close()
+
     signal.signal(signal.SIGHUP, on_hup)
+    signal.signal(signal.SIGTERM, on_term)
     systemd.notify("READY=1")
     log.info("saying bus messages on %s; private lines on %s", ", ".join(
         f"{n.name} ({n.host}:{n.port}, {sum(c.network == n.name for c in settings.channels)} channels)"

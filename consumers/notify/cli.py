@@ -148,7 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     def on_hup(signum: int, frame: object) -> None:
         notifier.reload_requested = True
 
+    def on_term(signum: int, frame: object) -> None:
+        # Finish the step under way: a mail handed to the MTA is marked sent
+        # before the stop, so it is not sent again after the restart.
+        notifier.stopping = True
+
     signal.signal(signal.SIGHUP, on_hup)
+    signal.signal(signal.SIGTERM, on_term)
     systemd.notify("READY=1")
     log.info("%d people or teams, %d rules from %s; %d notification(s) waiting", len(book.recipients), len(book),
              rules_dir, store.waiting())

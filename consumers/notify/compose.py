@@ -9,6 +9,7 @@ Precedence so that vacation programs stay quiet.
 
 from __future__ import annotations
 
+import email.policy
 import re
 from collections.abc import Sequence
 from email.message import EmailMessage
@@ -19,6 +20,9 @@ from debpulse.consumers.common.facts import Facts
 from .rules import Recipient, Rule
 
 MAX_HEADERS = 10
+# Python's folding at 78 columns can move a whole Subject to a continuation
+# line, which some readers show with a leading space; RFC 5322's hard limit is 998.
+POLICY = email.policy.default.clone(max_line_length=998)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
@@ -34,7 +38,7 @@ def footer(recipient: Recipient, rule: Rule) -> str:
 
 
 def _base(sender: str, recipient: Recipient, subject: str, rule: Rule, domain: str) -> EmailMessage:
-    msg = EmailMessage()
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = sender
     msg["To"] = recipient.mail or ""
     msg["Subject"] = one_line(subject, 200)
