@@ -189,4 +189,4 @@ def test_desktop_burst_and_sleep_watch() -> None:
     assert n.count == 9 and len(done) == 9 and n.body.endswith("and 4 more")
     w = SleepWatch(100.0, 100.0)
     assert w.slept(101.0, 101.0) == 0.0
-    assert w.slept(102.0, 3702.0) == pytest.approx(3599.0)   # an hour asleep
+    assert w.slept(102.0, 3702.0) == pytest.approx(3600.0)   # an hour asleep
