@@ -10,12 +10,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from debpulse.emitters import cli, metrics, paths, systemd
+from debpulse.emitters import cli, metrics, systemd
 from debpulse.emitters.config import load_config
 from debpulse.emitters.consumer import open_subscriber
 from debpulse.emitters.errors import ConfigError, DebpulseError
 
 from .bot import Bot
+from .control import default_control_socket
 from .settings import IrcSettings, settings_from
 
 log = logging.getLogger("debpulse.irc")
@@ -42,7 +43,7 @@ examples:
 
 The configuration is read again when a file changes or on SIGHUP: channels
 added or removed are joined or left without a restart.  Private lines from
-debpulse-notify come in on the local socket (default RUNTIME_DIR/irc.sock).
+debpulse-notify come in on the local socket (default STATE_DIR/irc/control.sock).
 """
 
 
@@ -85,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_common(p, subscribe=True)
     p.add_argument("--resume", metavar="NAME", help="checkpoint name (default [irc] resume, else 'irc')")
     p.add_argument("--control-socket", metavar="PATH", type=Path,
-                   help="where debpulse-notify hands over private lines (default RUNTIME_DIR/irc.sock)")
+                   help="where debpulse-notify hands over private lines (default STATE_DIR/irc/control.sock)")
     p.add_argument("--check", action="store_true", help="check the configuration and exit")
     p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
     p.add_argument("--accept-fedmsg-scope", action="store_true",
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{len(settings.networks)} network(s), {len(settings.channels)} channel(s): fine")
         return 0
     control = args.control_socket or (Path(settings.control_socket) if settings.control_socket
-                                      else paths.runtime_dir() / "irc.sock")
+                                      else default_control_socket())
     watcher = Watcher(args.config)
 
     def reload() -> IrcSettings | None:

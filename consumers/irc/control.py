@@ -31,6 +31,14 @@ MAX_REQUEST = 8192
 MAX_TEXT = 2000
 
 
+def default_control_socket() -> Path:
+    """In the state directory: the systemd unit may write there (the runtime
+    directory /run/debpulse is the relay's)."""
+    from debpulse.emitters import paths
+
+    return paths.state_dir() / "irc" / "control.sock"
+
+
 class ControlError(Exception):
     """The bot refused the line or could not be reached."""
 

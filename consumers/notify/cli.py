@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from email.utils import parseaddr
 from pathlib import Path
 
+from debpulse.consumers.irc.control import default_control_socket
 from debpulse.emitters import cli, metrics, paths, systemd
 from debpulse.emitters.config import Config
 from debpulse.emitters.consumer import open_subscriber
@@ -25,7 +26,7 @@ from .store import Store
 
 log = logging.getLogger("debpulse.notify")
 
-NOTIFY_KEYS = {"rules", "resume", "from", "sendmail", "irc_socket", "retry_max", "metrics_port"}
+NOTIFY_KEYS = {"rules", "resume", "from", "sendmail", "smtp", "irc_socket", "retry_max", "metrics_port"}
 DEFAULT_SENDMAIL = ["/usr/sbin/sendmail", "-oi", "-t"]
 
 EPILOG = """\
@@ -86,13 +87,21 @@ def _settings(args: argparse.Namespace, config: Config) -> tuple[Path, Delivery,
     sendmail = section.strings("sendmail", DEFAULT_SENDMAIL)
     if not sendmail:
         raise ConfigError(f"{section.where}: [notify] sendmail must name a command")
-    irc_socket = Path(section.get("irc_socket", str, str(paths.runtime_dir() / "irc.sock")))
+    smtp: tuple[str, int] | None = None
+    if (value := section.get("smtp", str, None)) is not None:
+        if "sendmail" in section.data:
+            raise ConfigError(f"{section.where}: [notify] give sendmail or smtp, not both")
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{section.where}: [notify] smtp {value!r} is not HOST:PORT")
+        smtp = (host.strip("[]"), int(port))
+    irc_socket = Path(section.get("irc_socket", str, str(default_control_socket())))
     retry_max = float(section.get("retry_max", (int, float), 600))
     if retry_max <= 0:
         raise ConfigError(f"{section.where}: [notify] retry_max must be positive")
     domain = parseaddr(sender)[1].rsplit("@", 1)[1]
     resume = args.resume or section.get("resume", str, "notify")
-    return Path(rules), Delivery(sender, sendmail, irc_socket, domain, retry_max), resume
+    return Path(rules), Delivery(sender, sendmail, irc_socket, smtp, domain, retry_max), resume
 
 
 def load_book(directory: Path) -> RuleBook:

@@ -6,6 +6,7 @@ retries with backoff when the MTA or the bot is away."""
 from __future__ import annotations
 
 import logging
+import smtplib
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ class Delivery:
     sender: str
     sendmail: Sequence[str]
     irc_socket: Path
+    smtp: tuple[str, int] | None = None   # the local MTA's SMTP listener instead of its sendmail program
     domain: str = "localhost"
     retry_max: float = 600.0
     timeout: float = 30.0
@@ -37,6 +39,13 @@ class Delivery:
     def mail(self, recipient: Recipient, rule: Rule, facts: Sequence[Facts]) -> str | None:
         """None once the MTA took the mail, else why not."""
         msg = compose.digest_mail(facts, recipient, rule, self.sender, self.domain)
+        if self.smtp is not None:
+            try:
+                with smtplib.SMTP(*self.smtp, timeout=self.timeout) as smtp:
+                    smtp.send_message(msg)
+            except (OSError, smtplib.SMTPException) as exc:
+                return f"SMTP {self.smtp[0]}:{self.smtp[1]}: {exc}"
+            return None
         try:
             done = subprocess.run([*self.sendmail], input=msg.as_bytes(), capture_output=True, timeout=self.timeout)
         except (OSError, subprocess.TimeoutExpired) as exc:

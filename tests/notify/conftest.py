@@ -6,6 +6,8 @@ from __future__ import annotations
 import email
 import email.policy
 import shutil
+import signal
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from email.message import EmailMessage
@@ -14,7 +16,8 @@ from pathlib import Path
 import pytest
 from dak.conftest import Exim
 from irc.conftest import Bot, bot_config, ircd, publish, reader  # noqa: F401  (fixtures)
-from services import BusService
+from services import BusService, wait_for
+from testbus import free_port
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +69,44 @@ retry_max = 2
 
 
 __all__ = ["Bot", "bot_config", "ircd", "publish", "reader"]
+
+
+SMTP_ACL = """\
+acl_smtp_rcpt = accept_local
+daemon_smtp_ports = {port}
+local_interfaces = 127.0.0.1
+pid_file_path = {base}/exim-daemon.pid
+begin acl
+accept_local:
+  accept
+"""
+
+
+class EximDaemon:
+    """The same exim, as the local MTA's SMTP listener on a free loopback
+    port (exim -bdf: in the foreground, owned by the test)."""
+
+    def __init__(self, exim: Exim) -> None:
+        self.exim, self.port = exim, free_port()
+        conf = exim.base / f"exim-smtp-{self.port}.conf"
+        conf.write_text(exim.conf.read_text().replace(
+            "begin acl\n", SMTP_ACL.format(port=self.port, base=exim.base)))
+        before = exim.mainlog()
+        self.proc = subprocess.Popen(["exim4", "-C", str(conf), "-bdf", "-odi"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.proc.poll() is not None or
+                 f"listening for SMTP on [127.0.0.1]:{self.port}" in exim.mainlog()[len(before):],
+                 what="exim listening")
+        assert self.proc.poll() is None, exim.mainlog()[-2000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def exim_smtp(exim: Exim) -> Iterator[EximDaemon]:
+    d = EximDaemon(exim)
+    yield d
+    d.stop()

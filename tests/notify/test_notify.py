@@ -159,3 +159,22 @@ def test_bad_rules_are_one_line_and_exit_2(tmp_path: Path, monkeypatch, capsys) 
     config.write_text("[notify]\nsendmial = []\n")
     assert main(["--config", str(config), "--rules", str(rules), "--check"]) == 2
     assert "[notify] unknown key 'sendmial'" in capsys.readouterr().err
+
+
+def test_mail_through_the_mta_smtp_listener(bus, exim, exim_smtp, notify, publish, tmp_path: Path) -> None:
+    """What the hardened unit uses: NoNewPrivileges= keeps setuid sendmail
+    programs from queueing, so mail goes to the MTA's listener instead."""
+    box = exim.maildir("frank")
+    rules = tmp_path / "notify.d"
+    rules.mkdir()
+    (rules / "frank.toml").write_text('mail = "frank@debpulse.test"\n[[rule]]\nname = "hello"\n'
+                                      'packages = ["hello"]\nto = ["mail"]\n')
+    config = tmp_path / "notify.toml"
+    config.write_text(f'[notify]\nfrom = "n@debpulse.test"\nsmtp = "127.0.0.1:{exim_smtp.port}"\n')
+    n = notify(config, rules).start()
+    n.wait_joined_bus(publish)
+    publish("debbugs.bug.report", BUG)
+    wait_for(lambda: mails(box), what="the mail")
+    [m] = mails(box)
+    assert m["X-Debpulse-Package"] == "hello" and m["To"] == "frank@debpulse.test"
+    assert n.stop() == 0
