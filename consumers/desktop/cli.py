@@ -68,9 +68,14 @@ class Desktop:
 
     def on_item(self, item: Received | Gap, now: float) -> None:
         if isinstance(item, Received) and item.verdict.ok:
-            f = facts_of(item.envelope)
-            self.store.learn(f)  # who owns what
-            if any(m.destination == "desktop" for m in self.book.match(f, self.store.owners)):
+            try:
+                f = facts_of(item.envelope)
+                self.store.learn(f)  # who owns what
+                wanted = any(m.destination == "desktop" for m in self.book.match(f, self.store.owners))
+            except Exception as exc:  # a producer's odd body never stops the notifications
+                log.error("%s (%s): not shown, its body could not be read: %r", item.msg_id, item.topic, exc)
+                wanted = False
+            if wanted:
                 ticket = self.acks.add(item, 1)
                 self.burst.add(f, lambda t=ticket: self.acks.done(t), now)
                 return

@@ -182,9 +182,14 @@ class Bot:
         if not item.verdict.ok:
             self.acks.add(item)
             return
-        f = facts_of(item.envelope)
-        targets = [(net, ch) for net in self.networks.values() for ch in net.channels.values()
-                   if ch.settings.wants(f)]
+        try:
+            f = facts_of(item.envelope)
+            targets = [(net, ch) for net in self.networks.values() for ch in net.channels.values()
+                       if ch.settings.wants(f)]
+        except Exception as exc:  # a producer's odd body never stops the bot
+            log.error("%s (%s): not said, its body could not be read: %r", item.msg_id, item.topic, exc)
+            self.acks.add(item)
+            return
         ticket = self.acks.add(item, len(targets))
         for _, ch in targets:
             ch.queue.add(f, lambda t=ticket: self.acks.done(t), now)

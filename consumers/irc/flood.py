@@ -121,6 +121,14 @@ class ChannelQueue:
         if not self.entries or self._ready_at(self.entries[0]) > now or not self.bucket.ready(now):
             return None
         self.bucket.take(now)
+        try:
+            return self._line(now)
+        except Exception:  # a body the line could not be made of: said plainly, never lost
+            head = self.entries.pop(0)
+            text = head.text or (head.facts.relative if head.facts else "message")
+            return Outgoing(text, [head.done])
+
+    def _line(self, now: float) -> Outgoing:
         head = self.entries[0]
         if head.text is not None:
             self.entries.pop(0)

@@ -79,7 +79,7 @@ def squashed(members: Sequence[Facts], colours: bool = False) -> str:
         text = f"{who} pushed {len(commits)} commits to {c.get('repo')} ({c.get('branch')})"
         return decorate("git", text, commits[-1].link, colours)
     if first.relative in ("dak.package.accept", "dak.package.new"):
-        suites = " and ".join(first.body.get("suites") or []) or "the archive"
+        suites = " and ".join(str(s) for s in first.body.get("suites") or []) or "the archive"
         verb = "accepted into" if first.relative == "dak.package.accept" else "NEW for"
         names = [f"{m.body.get('source')} {m.body.get('version')}" for m in members]
         return decorate(first.service, f"{n} packages {verb} {suites}: {_listed(names)}", None, colours)

@@ -102,8 +102,13 @@ class Notifier:
             self.sub.ack(item)
             return
         if item.verdict.ok:
-            f = facts_of(item.envelope)
-            chosen = self.decide(f)
+            try:
+                f = facts_of(item.envelope)
+                chosen = self.decide(f)
+            except Exception as exc:  # a producer's odd body never stops notify
+                log.error("%s (%s): nobody told, its body could not be read: %r", item.msg_id, item.topic, exc)
+                self.sub.ack(item)
+                return
             self.store.record(f, item.envelope, [(m.recipient.name, m.rule.name, m.destination, digest)
                                                  for m, digest in chosen])
         self.sub.ack(item)  # recorded durably: the outbox owns it now

@@ -283,3 +283,32 @@ def test_settings_errors_name_the_key(irc: dict, message: str) -> None:
     with pytest.raises(ConfigError) as exc:
         settings({"irc": irc})
     assert message in str(exc.value) and "debpulse.toml" in str(exc.value)
+
+
+# -- the control socket's requests ---------------------------------------------------
+
+
+def test_control_requests() -> None:
+    from debpulse.consumers.irc.control import parse_request
+
+    r = parse_request(b'{"to": "alice", "text": "hello\\r\\nQUIT :x", "network": "oftc"}')
+    assert (r.to, r.text, r.network, r.notice) == ("alice", "hello QUIT :x", "oftc", False)
+    for bad, why in ((b"[]", "JSON object"), (b'{"to": "#chan", "text": "x"}', "nick"),
+                     (b'{"to": "a", "text": ""}', "non-empty"), (b'{"to": "a", "text": "x", "cc": 1}', "unknown key"),
+                     (b"\xff", "JSON object")):
+        with pytest.raises(ValueError, match=why):
+            parse_request(bad)
+
+
+@given(st.binary(max_size=300) | st.dictionaries(st.sampled_from(["to", "text", "network", "notice", "x"]),
+                                                 st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+                                                 max_size=5).map(lambda d: __import__("json").dumps(d).encode()))
+def test_any_control_request_is_parsed_or_refused_with_a_reason(data: bytes) -> None:
+    from debpulse.consumers.irc.control import parse_request
+
+    try:
+        r = parse_request(data)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    assert "\r" not in r.text and "\n" not in r.text and r.text
