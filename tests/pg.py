@@ -69,7 +69,7 @@ class Postgres:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                psycopg.connect(self.dsn(dbname="postgres"), connect_timeout=2).close()
+                psycopg.connect(self.dsn(user="postgres", dbname="postgres"), connect_timeout=2).close()
                 return
             except psycopg.OperationalError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
