@@ -19,7 +19,7 @@ def test_history_example_loads() -> None:
     archive = Settings(argparse.Namespace(dsn=None, resume=None, batch=None, topic=[], metrics_port=None), config)
     assert (archive.dsn, archive.resume, archive.interval, archive.retention_days) == (
         "service=debpulse", "archive", "month", 0)
-    assert archive.metrics_port == 9955
+    assert archive.metrics_port == 9956
     web = options(argparse.Namespace(dsn=None, listen=None), config)
     # The web reads from the replica the archive names.
     assert web["dsn"] == "service=debpulse-replica"
