@@ -109,8 +109,15 @@ def to_row(envelope: Mapping[str, Any], *, signer: str | None = None, scope: str
     # is not (a NUL replaced, a null or an odd type in a column), the
     # original text is kept too, so that nothing is lost.
     if _rebuilt(row, stored_body) != envelope:
-        row.headers[RAW_HEADER] = env.canonical(envelope).decode("ascii")
+        row.headers[RAW_HEADER] = _raw(envelope)
     return row
+
+
+def _raw(envelope: Mapping[str, Any]) -> str:
+    try:
+        return env.canonical(envelope).decode("ascii")
+    except ValueError:  # NaN or infinity: not JSON, but kept as Python writes it
+        return json.dumps(envelope, sort_keys=True, separators=(",", ":"))
 
 
 def _rebuilt(row: Row, body: dict[str, Any]) -> dict[str, Any]:

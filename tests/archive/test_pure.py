@@ -62,7 +62,7 @@ def test_a_nul_in_a_body_is_stored_replaced_and_given_back_exact() -> None:
     ({"topic": "t", "msg": {}, "timestamp": float("nan"), "msg_id": "m"}, "timestamp"),
     ({"topic": "t", "msg": {}, "timestamp": 1, "msg_id": "x" * 300}, "msg_id is longer"),
     ({"topic": "t\x00", "msg": {}, "timestamp": 1, "msg_id": "m"}, "topic contains a NUL"),
-    ({"topic": "t", "msg": [], "timestamp": 1, "msg_id": "m"}, "not a JSON object"),
+    ({"topic": "t", "msg": [], "timestamp": 1, "msg_id": "m"}, "msg must be an object"),
 ])
 def test_unstorable_envelopes_say_why(envelope: dict, reason: str) -> None:
     with pytest.raises(Unstorable, match=reason):
