@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from debpulse.emitters.messages import Message, register
+from debpulse.emitters.messages import Message, people, register
 
 _OID = {"type": "string", "pattern": "^([0-9a-f]{40}|[0-9a-f]{64})$"}
 _COUNT = {"type": ["integer", "null"], "minimum": 0}
@@ -95,7 +95,12 @@ class ReceiveMessage(Message):
         return _package(self.commit["repo"])
 
     def usernames(self) -> list[str]:
-        return [u for u in dict.fromkeys([self.commit["username"], self.commit["agent"]]) if u]
+        # The pusher and the commit's author (by address: a Debian login or the address).
+        names = [self.commit["username"], self.commit["agent"], *people(self.commit.get("email"))]
+        return [u for u in dict.fromkeys(names) if u]
+
+    def agent(self) -> str | None:
+        return self.commit["agent"] or None
 
 
 _REF_PROPS: dict[str, Any] = {
@@ -124,6 +129,9 @@ class _RefMessage(Message):
 
     def usernames(self) -> list[str]:
         return [self.body["agent"]] if self.body["agent"] else []
+
+    def agent(self) -> str | None:
+        return self.body["agent"] or None
 
 
 def _commits(n: int) -> str:
@@ -232,4 +240,9 @@ class TagCreateMessage(Message):
         return _package(self.body["repo"])
 
     def usernames(self) -> list[str]:
-        return [self.body["agent"]] if self.body["agent"] else []
+        tagger = self.body.get("tagger") or {}
+        names = [self.body["agent"], *people(tagger.get("email"))]
+        return [u for u in dict.fromkeys(names) if u]
+
+    def agent(self) -> str | None:
+        return self.body["agent"] or None
