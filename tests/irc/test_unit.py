@@ -221,7 +221,8 @@ def test_colours_and_hostile_summaries() -> None:
 
 def test_facts_from_the_body() -> None:
     f = accept()
-    assert f.packages == {"hello"} and f.users == {"sanvila"}
+    # The people a message concerns: the uploader, and the maintainer (here a team's list).
+    assert f.packages == {"hello"} and f.users == {"sanvila", "debian-ocaml-maint@lists.debian.org"}
     assert "debian-ocaml-maint@lists.debian.org" in f.teams
     assert f.people == {"debian-ocaml-maint@lists.debian.org", "sanvila@debian.org"}
     assert commit(1, repo="ocaml-team/hello").teams == {"ocaml-team"}
