@@ -74,6 +74,50 @@ def drop_gpg_key(key: GpgKey) -> None:
     shutil.rmtree(key.home, ignore_errors=True)
 
 
+# -- readiness: the service manager's end of sd_notify ------------------------------
+
+
+class Notify:
+    """The service manager's end of sd_notify: an AF_UNIX datagram socket."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "notify.sock"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.path))
+        self.messages: list[str] = []
+
+    def wait_for(self, state: str, proc: subprocess.Popen, timeout: float = 20.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(state in m.split("\n") for m in self.messages):
+                return self.messages
+            if proc.poll() is not None:
+                raise AssertionError(f"exited with {proc.returncode} before {state}: {_log_tail(proc)}")
+            self.sock.settimeout(0.1)
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                pass
+        raise AssertionError(f"no {state} within {timeout} s (got {self.messages})")
+
+    def drain(self) -> list[str]:
+        """Every message received so far."""
+        self.sock.settimeout(0)
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.messages
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _log_tail(proc: subprocess.Popen) -> str:
+    log = getattr(proc, "log_path", None)
+    return Path(log).read_text()[-2000:] if log else ""
+
+
 # -- the bus: a real debpulse-relay process ------------------------------------
 
 RELAY_MODULE = "debpulse.emitters.commands.relay"

@@ -7,6 +7,8 @@ import datetime
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from debpulse.consumers.bridge.amqp import ENVELOPE_HEADER, SCHEMA_NAME, envelope_from_amqp, to_amqp
 from debpulse.emitters import envelope as env
@@ -54,17 +56,20 @@ def test_routing_key_body_and_fedora_messaging_headers(accept):
 
 def test_user_and_package_headers_come_from_the_message_type(accept):
     h = to_amqp(accept).headers
-    assert accept.message.usernames() == ["nathans"] and accept.message.packages() == ["xfsprogs"]
+    # The uploader by Debian login, the maintainer (a team) by address.
+    assert accept.message.usernames() == ["nathans", "linux-xfs@vger.kernel.org"]
+    assert accept.message.packages() == ["xfsprogs"]
     assert h["fedora_messaging_user_nathans"] is True
     assert h["fedora_messaging_rpm_xfsprogs"] is True
     assert [k for k in h if k.startswith(("fedora_messaging_user_", "fedora_messaging_rpm_"))] == [
-        "fedora_messaging_user_nathans", "fedora_messaging_rpm_xfsprogs"]
+        "fedora_messaging_user_nathans", "fedora_messaging_user_linux-xfs@vger.kernel.org",
+        "fedora_messaging_rpm_xfsprogs"]
 
 
-def test_a_message_naming_no_user_has_no_user_header(gpg_key, shared_fixtures):
+def test_a_sender_without_a_debian_account_is_named_by_address(gpg_key, shared_fixtures):
     [event] = debbugs_events(shared_fixtures)
     h = to_amqp(received(gpg_key, event)).headers
-    assert not [k for k in h if k.startswith("fedora_messaging_user_")]
+    assert [k for k in h if k.startswith("fedora_messaging_user_")] == ["fedora_messaging_user_sandeen@sandeen.net"]
     assert h["fedora_messaging_rpm_xfsprogs"] is True
 
 
@@ -104,3 +109,29 @@ def test_names_unfit_for_a_header_key_are_left_out(gpg_key, shared_fixtures):
     body = {**event.body, "source": "has space"}
     h = to_amqp(received(gpg_key, type(event)(event.topic, body, event.key))).headers
     assert not [k for k in h if k.startswith("fedora_messaging_rpm_")]
+
+
+# Any body a trusted publisher could have signed and a subscriber accepted:
+# JSON at most 64 deep (what the bus takes), any text, any integer size.
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=30,
+)
+_topics = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=300)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(st.text(max_size=12), _json, max_size=6), topic=_topics)
+def test_any_verified_message_is_bridged_or_refused_with_a_reason(gpg_key, body, topic):
+    envelope = env.check(env.loads(env.canonical({"topic": topic, "msg": body, "timestamp": 1_600_000_000,
+                                                  "msg_id": "2026-x", "i": 1, "username": "u"})))
+    item = Received(envelope, Verifier(SequoiaKeyring.from_files([])).check(envelope, replayed=True))
+    try:
+        m = to_amqp(item)
+    except ValueError as exc:
+        assert len(topic.encode()) > 255 and "255" in str(exc)
+        return
+    assert m.routing_key == topic and json.loads(m.body) == body
+    back = envelope_from_amqp(m.headers, m.body)
+    assert back["msg"] == body and back["topic"] == topic
