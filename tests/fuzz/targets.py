@@ -849,13 +849,9 @@ def _real_event_items() -> tuple[dict[str, Any], ...]:
 
 
 def relay_submission(part: bytes) -> Event:
-    """How the relay reads one part of a client's request: JSON, then an
-    Event checked against its message type.  Kept to this one line so it
-    follows the relay when its reading moves."""
-    return relay._event(json.loads(part))
-
-
-RELAY_ERRORS = (ValueError, SchemaError)  # what Relay._serve_batch catches and answers with {"ok": false}
+    """How the relay reads one part of a client's request (Relay._serve_batch):
+    an Event checked against its message type, or Refused with the reason."""
+    return relay.parse_submission(part)
 
 
 def _relay_inputs() -> st.SearchStrategy[bytes]:
@@ -1031,13 +1027,10 @@ TARGETS: tuple[Target, ...] = (
     Target("envelope-frames", envelope.from_frames, envelope.MalformedFrame, _check_envelope, _frames_inputs,
            "emitters/envelope.py from_frames: a received ZeroMQ frame set",
            samples=lambda: [list(frames) for frames in _frames_samples()],
-           known_crash="RecursionError from json.loads on deeply nested JSON (being fixed in envelope.py)",
            explicit=([b"org.debian.dev.logger.log", b"[" * 100_000],)),
-    Target("relay-submission", relay_submission, RELAY_ERRORS, check_event, _relay_inputs,
-           "emitters/relay.py _event(json.loads(part)): one part of a client's request to the relay",
+    Target("relay-submission", relay_submission, relay.Refused, check_event, _relay_inputs,
+           "emitters/relay.py parse_submission: one part of a client's request to the relay",
            samples=lambda: [dumps(item) for item in _real_event_items()],
-           known_crash="RecursionError from json.loads on deeply nested JSON, and NaN/Infinity taken into "
-                       "bodies (being fixed in relay.py)",
            explicit=(b"[" * 100_000, b'{"topic": "logger.log", "body": {"log": "x", "n": NaN}}')),
     Target("config-toml", configuration, ConfigError, _check_configuration, _config_inputs,
            "emitters/config.py parse_toml + merge_config, then [bus], [[signer]], [dns.announce]",
