@@ -50,7 +50,7 @@ package_names = st.one_of(_good_names, _good_names, _good_names, words)
 
 # --- JSON ----------------------------------------------------------------------
 
-def json_values(keys: Sequence[str] = (), strings: Sequence[str] = (), max_leaves: int = 8) -> st.SearchStrategy[Any]:
+def json_values(keys: Sequence[str] = (), strings: Sequence[str] = (), max_leaves: int = 5) -> st.SearchStrategy[Any]:
     """Any JSON value (NaN and the infinities included, as json.loads
     accepts them), keys and strings often from the format's vocabulary."""
     scalars = st.one_of(
@@ -98,7 +98,7 @@ _MULTIPART = st.sampled_from(["mixed", "signed", "alternative", "related", "repo
 _LEAF_TYPE = st.sampled_from(["text/plain", "text/plain", "text/html", "application/pgp-signature",
                               "application/octet-stream", "text/x-diff", "text/plain; format=flowed"])
 _PREAMBLE = st.sampled_from(["", "This is a MIME message.\n"])
-_PARTS = st.integers(0, 4)
+_PARTS = st.integers(0, 3)
 
 
 def _mime_part(draw: st.DrawFn, body: st.SearchStrategy[str], depth: int = 0) -> bytes:
@@ -132,7 +132,7 @@ def _mime_part(draw: st.DrawFn, body: st.SearchStrategy[str], depth: int = 0) ->
     return head.encode() + b"\n" + raw
 
 
-_EXTRA_HEADERS = st.lists(st.tuples(ascii_words.filter(lambda n: ":" not in n), words), max_size=2)
+_EXTRA_HEADERS = st.lists(st.tuples(ascii_words.filter(lambda n: ":" not in n), words), max_size=1)
 
 
 def mails(headers: dict[str, st.SearchStrategy[str]], body: st.SearchStrategy[str],
@@ -140,7 +140,7 @@ def mails(headers: dict[str, st.SearchStrategy[str]], body: st.SearchStrategy[st
     """Mails with the `required` headers (now and then one missing) and others
     mostly from `headers` (name -> likely values), in random order, some
     twice, then a MIME body."""
-    chosen = st.lists(st.sampled_from(list(headers)), max_size=6)
+    chosen = st.lists(st.sampled_from(list(headers)), max_size=4)
     order = st.permutations(list(required))
     drop = st.integers(0, 8 * len(required))
     values = {n: st.one_of(v, v, v, words) for n, v in headers.items()}
