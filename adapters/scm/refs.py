@@ -24,7 +24,7 @@ def is_zero(oid: str) -> bool:
 
 def check_oid(value: object, what: str) -> str:
     """`value` if it is an object id (of a payload, say), else InputError."""
-    if not isinstance(value, str) or not _OID.match(value.encode()):
+    if not isinstance(value, str) or not value.isascii() or not _OID.match(value.encode()):
         raise InputError(f"{what} is not an object id: {str(value)[:80]!r}")
     return value
 

@@ -62,7 +62,10 @@ def _context(payload: Mapping[str, Any], max_commits: int) -> push.Context:
 
 def _update(payload: Mapping[str, Any]) -> RefUpdate:
     line = " ".join((_field(payload, "before", str), _field(payload, "after", str), _field(payload, "ref", str)))
-    return parse_line(line.encode())
+    try:
+        return parse_line(line.encode())
+    except UnicodeEncodeError:  # JSON's "\ud800": a lone surrogate, which no ref name holds
+        raise InputError(f"payload: before, after or ref is not text: {line[:120]!r}") from None
 
 
 def _commit(c: Any, n: int) -> dict[str, Any]:

@@ -50,6 +50,15 @@ def test_a_tag_push_for_a_branch() -> None:
         gitlab_events(_push(object_kind="tag_push", before=ZERO, ref="refs/heads/master"))
 
 
+@pytest.mark.parametrize("fields", [{"ref": "refs/heads/\ud800"},
+                                    {"commits": [{"id": B[:36] + "\ud800" + B[36:], "message": "m",
+                                                  "author": {"name": "Jane", "email": "jane@example.org"}}]}])
+def test_a_lone_surrogate_where_an_id_or_ref_goes(fields: dict[str, Any]) -> None:
+    # was: UnicodeEncodeError (JSON's "\ud800" decodes to a lone surrogate, which UTF-8 cannot encode)
+    with pytest.raises(InputError, match="not text|not an object id"):
+        gitlab_events(decode_body(json.dumps(_push(**fields)).encode()))
+
+
 def test_changed_paths_that_are_not_a_list() -> None:
     # was: TypeError ('int' object is not iterable)
     commit = {"id": B, "message": "m", "author": {"name": "Jane", "email": "jane@example.org"}, "added": 1}
