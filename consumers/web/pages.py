@@ -288,9 +288,11 @@ async def week_page(request: Request) -> Response:
     base = _base(request)
     days = [d.strftime("%a %d") for d in week.days]
     compare = charts.compare_bars([(a["label"], a["count"], a["previous"]) for a in data["activities"]],
-                                  title=f"Activity in {week.name} against the week before")
+                                  title=f"Activity in {week.name} against the week before",
+                                  colours=[charts.colour(a["service"]) for a in data["activities"]])
     daily = {a["activity"]: charts.stacked_columns(days, {a["label"]: a["per_day"]}, title=f"{a['label']} per day",
-                                                   width=210, height=70, ticks=["" for _ in days])
+                                                   width=140, height=36, bare=True,
+                                                   colours={a["label"]: charts.colour(a["service"])})
              for a in data["activities"]}
     now = weeks.Week.of(datetime.now(UTC))
     return html_response(

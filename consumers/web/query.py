@@ -85,9 +85,10 @@ def build(search: Search, names: Names, *, limit: int | None = None, cursor: Cur
     positive, negative = _name_ids(search, names)
     if positive is None:
         return None
-    # The keys come from the rarest single person or package, if any.
-    drivers = [(names.counts[t][getattr(search, NAME_TABLES[t][0])[0]], t) for t in LINK_TABLES
-               if len(positive[t]) == 1]
+    # The keys come from the rarest single person or package, if any (a
+    # name the archive has never seen among those asked for matches nothing).
+    drivers = [(min(names.counts[t][v] for v in getattr(search, NAME_TABLES[t][0]) if v in names.counts[t]), t)
+               for t in LINK_TABLES if len(positive[t]) == 1]
     driver = min(drivers)[1] if drivers else None
     where: list[str] = []
     params: list[Any] = []

@@ -31,6 +31,10 @@ class Activity:
     topics: tuple[str, ...]          # relative topics
     result: str | None = None        # a build's result, for build.complete
 
+    @property
+    def service(self) -> str:
+        return self.topics[0].split(".", 1)[0]
+
 
 BUILD_COMPLETE = "wannabuild.package.build.complete"
 ACTIVITIES = (
@@ -198,7 +202,7 @@ def overview(week: Week, this: WeekStats, before: WeekStats, changes: list[Maint
         "end": week.end.isoformat().replace("+00:00", "Z"),
         "previous_week": week.shift(-1).name,
         "activities": [
-            {"activity": a.key, "label": a.label, "count": this.counts[a.key],
+            {"activity": a.key, "label": a.label, "service": a.service, "count": this.counts[a.key],
              **change(this.counts[a.key], before.counts[a.key]),
              "per_day": [this.per_day[a.key][d] for d in week.days],
              "top": [{"user": who, "count": n} for who, n in this.top(a.key)]}
