@@ -177,6 +177,19 @@ class History:
         return out
 
 
+def recent(history: History, now: datetime, minutes: int = 60, per_minute: float = 6.0) -> list[dict[str, Any]]:
+    """The last `minutes` before `now`, busier than a generated week: what
+    the pulse and the live page show."""
+    topics, weights = zip(*MIX.items(), strict=True)
+    out = []
+    for m in range(minutes):
+        start = now - timedelta(minutes=minutes - m)
+        for _ in range(max(0, int(history.rng.gauss(per_minute, per_minute / 2)))):
+            when = start + timedelta(seconds=history.rng.randrange(60))
+            out.append(history.event(history.rng.choices(topics, weights)[0], when))
+    return out
+
+
 TITLES = ["FTBFS with GCC 14", "please package the new upstream release", "crashes on start with a segfault",
           "typo in the manual page", "missing dependency on python3-setuptools", "CVE-2024-0001",
           "autopkgtest regression on arm64", "please update the watch file"]
