@@ -92,14 +92,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = uvicorn.Server(uvicorn.Config(
         app, host=opts["host"], port=opts["port"], log_config=None, access_log=args.verbose > 0,
         proxy_headers=opts["proxy_headers"], lifespan="on", timeout_graceful_shutdown=10))
-    return asyncio.run(_serve(server, f"{opts['host']}:{opts['port']}"))
+    return asyncio.run(_serve(server, f"{opts['host']}:{opts['port']}", app.state.hub))
 
 
-async def _serve(server: object, where: str) -> int:
+async def _serve(server: object, where: str, hub: object) -> int:
     import uvicorn
 
-    assert isinstance(server, uvicorn.Server)
+    from .hub import Hub
+
+    assert isinstance(server, uvicorn.Server) and isinstance(hub, Hub)
     task = asyncio.create_task(server.serve())
+
+    async def end_streams() -> None:
+        # uvicorn waits for open responses before it stops: end the live
+        # streams at once (their browsers reconnect and resume).
+        while not server.should_exit:
+            await asyncio.sleep(0.1)
+        hub.closing.set()
+
+    watch = asyncio.create_task(end_streams())
     while not server.started:
         if task.done():
             try:
@@ -114,6 +125,7 @@ async def _serve(server: object, where: str) -> int:
     try:
         await task
     finally:
+        watch.cancel()
         stopping()
     return 0
 

@@ -65,6 +65,7 @@ class Hub:
         self.charts: dict[str, str] = {}
         self.pulse_version = 0
         self.started = asyncio.Event()
+        self.closing = asyncio.Event()  # set when the server stops: streams end, browsers reconnect elsewhere
         self.listening = False
         self._changed = asyncio.Event()
         self._pulse_dirty = True

@@ -127,9 +127,14 @@ async def _events(hub: Hub, search: Search, position: int, want_pulse: bool) -> 
             yield "".join(out)
         if position < hub.position:
             continue  # more to read now
-        try:
-            await asyncio.wait_for(waiter.wait(), KEEPALIVE)
-        except TimeoutError:
+        if hub.closing.is_set():
+            return
+        closing = asyncio.ensure_future(hub.closing.wait())
+        changed = asyncio.ensure_future(waiter.wait())
+        done, _ = await asyncio.wait((closing, changed), timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED)
+        closing.cancel()
+        changed.cancel()
+        if not done:
             yield ": keepalive\n\n"
 
 

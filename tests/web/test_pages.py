@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import signal
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -180,10 +181,13 @@ def test_the_stream_resumes_after_the_last_event_id_and_follows_new_rows(archive
     everything = s2.events(3)
     assert [int(i) for i, _, _ in everything] == _ids(archive_dsn)[-3:]
     s.close()
-    s2.close()
     # `after` is where a new EventSource starts; a wrong one is a 400.
     assert web.json("/stream?after=x", status=400)["parameter"] == "after"
     assert web.json("/stream?delta=60", status=400)["parameter"] == "delta"
+    # Stopped, the web ends its open streams (their browsers reconnect) and exits cleanly.
+    assert web.service.stop(signal.SIGTERM) == 0
+    assert s2.resp.fp.read() is not None
+    s2.close()
 
 
 # -- the live filters are the API's -------------------------------------------------------------------
