@@ -49,7 +49,7 @@ KEEP = ("id", "ts", "topic", "category", "usernames", "packages", "agent", "body
 class Hub:
     def __init__(self, db: Database, render: Callable[[dict[str, Any]], str], *, keep: int = 2000,
                  chunk: int = 500, poll: float = 2.0, standby_poll: float = 0.2,
-                 pulse_every: float = 2.0, pulse_reload: float = 600.0) -> None:
+                 pulse_every: float = 5.0, pulse_reload: float = 600.0) -> None:
         self.db = db
         self.render = render
         self.chunk = chunk

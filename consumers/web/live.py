@@ -23,7 +23,7 @@ from .shapes import iso
 LIVE_PARAMS = (*FILTERS, *(f"not_{f}" for f in FILTERS), "contains")
 # The page's own parameters: how many rows it shows, where a stream starts.
 PAGE_PARAMS = ("rows",)
-STREAM_PARAMS = ("after", "pulse")
+STREAM_PARAMS = ("after", "pulse")  # pulse: "minute" or "all" (the charts it sends)
 DEFAULT_ROWS = 50
 MAX_ROWS = 500
 

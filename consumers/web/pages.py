@@ -30,6 +30,8 @@ from .query import COLUMNS
 STATIC = Path(__file__).parent / "static"
 KEEPALIVE = 15.0        # seconds between comments on a quiet stream (proxies close idle ones)
 RETRY_MS = 1000         # how soon a browser reconnects
+# `pulse=`: which charts a stream sends when they change (the hour chart is the larger).
+PULSE_CHARTS = {"": (), "0": (), "minute": ("minute",), "1": ("minute",), "all": ("minute", "hour")}
 TEMPLATES.globals["colour"] = charts.colour
 
 
@@ -76,7 +78,7 @@ async def live_page(request: Request) -> Response:
     found, _ = await run_search(api._db(request), search, timeout=api._settings(request).statement_timeout,  # noqa: SLF001
                                 count=False, limit=rows)
     base = _base(request)
-    stream = f"{base}/stream?" + _query({**params, "pulse": ["1"]})
+    stream = f"{base}/stream?" + _query({**params, "pulse": ["minute"]})
     return html_response(
         "live.html", title="Live", base=base, cards=[render_card(live.card(r), base) for r in found],
         after=after, rows=rows, stream=stream, filters={k: v[0] for k, v in params.items()},
@@ -101,15 +103,17 @@ async def stream(request: Request) -> Response:
     resume = live.position(request.headers.get("last-event-id"), "Last-Event-ID")
     if resume is None:
         resume = live.position((params.get("after") or [None])[-1], "after")
-    want_pulse = (params.get("pulse") or ["0"])[-1] == "1"
+    charts_wanted = PULSE_CHARTS.get((params.get("pulse") or [""])[-1])
+    if charts_wanted is None:
+        raise BadParameter("pulse", f"one of {', '.join(repr(k) for k in PULSE_CHARTS if k)}")
     hub = _hub(request)
     await _waited(hub)
     start = hub.position if resume is None else resume
-    return StreamingResponse(_events(hub, search, start, want_pulse), media_type="text/event-stream",
+    return StreamingResponse(_events(hub, search, start, charts_wanted), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _events(hub: Hub, search: Search, position: int, want_pulse: bool) -> AsyncIterator[str]:
+async def _events(hub: Hub, search: Search, position: int, charts_wanted: tuple[str, ...]) -> AsyncIterator[str]:
     yield f"retry: {RETRY_MS}\n: from {position}\n\n"
     shown = hub.pulse_version
     while True:
@@ -120,9 +124,9 @@ async def _events(hub: Hub, search: Search, position: int, want_pulse: bool) -> 
             yield f": {type(exc).__name__}\n\n"
             return
         out = [live.sse(html, event="message", ident=ident) for ident, html in cards]
-        if want_pulse and hub.pulse_version != shown and hub.charts:
+        if charts_wanted and hub.pulse_version != shown and hub.charts:
             shown = hub.pulse_version
-            out.append(live.pulse_event(hub.charts))
+            out.append(live.pulse_event({name: hub.charts[name] for name in charts_wanted}))
         if out:
             yield "".join(out)
         if position < hub.position:
@@ -153,7 +157,7 @@ async def pulse_page(request: Request) -> Response:
     if negotiate.wants_html(request.headers.get("accept")):
         base = _base(request)
         return html_response("pulse.html", title="Pulse", base=base, charts=hub.charts,
-                             stream=f"{base}/stream?pulse=1", after=hub.position,
+                             stream=f"{base}/stream?pulse=all", after=hub.position,
                              minutes=hub.pulse.minutes.total(now), hours=hub.pulse.hours.total(now))
     out = {}
     for name, window in (("minute", hub.pulse.minutes), ("hour", hub.pulse.hours)):

@@ -139,6 +139,19 @@ class Stream:
                 fields[k] = (fields[k] + "\n" if k in fields else "") + v.removeprefix(" ")
         return out
 
+    def next_event(self, kind: str) -> str:
+        """The data of the next event of this kind."""
+        fields: dict[str, str] = {}
+        while True:
+            line = self.resp.fp.readline().decode().rstrip("\n")
+            if line == "":
+                if fields.get("event") == kind:
+                    return fields.get("data", "")
+                fields = {}
+            elif not line.startswith(":") and ":" in line:
+                k, _, v = line.partition(":")
+                fields[k] = (fields[k] + "\n" if k in fields else "") + v.removeprefix(" ")
+
     def close(self) -> None:
         self.conn.close()
 
@@ -250,3 +263,29 @@ def test_query_strings_of_the_live_page_are_the_api_s(history, start_web):
     assert len(shown) == min(100, api["total"]) > 0
     # The page links to the same view as JSON and Atom.
     assert f"/raw?{query}".replace("&", "&amp;") in body.decode()
+
+
+def test_the_pulse_moves_with_what_is_stored(archive_dsn, start_web):
+    import json
+    import xml.etree.ElementTree as ET
+
+    from web.history import rows
+
+    writer = Store(archive_dsn)
+    writer.connect()  # the archive's tables: a web over a database without them answers 503
+    web = start_web()
+    before = web.json("/pulse")
+    assert len(before["minute"]["start"]) == 60 and len(before["hour"]["start"]) == 168
+    s = Stream(web.url, "/stream?pulse=all")
+    h = History(seed=9)
+    now = datetime.now(UTC)
+    writer.write(rows([h.event("dak.package.accept", now - timedelta(seconds=1)) for _ in range(4)]))
+    writer.close()
+    charts = json.loads(s.next_event("pulse"))
+    assert set(charts) == {"minute", "hour"}
+    for svg in charts.values():
+        ET.fromstring(svg)
+    s.close()
+    after = web.json("/pulse")
+    assert sum(after["minute"]["series"]["dak"]) == 4 and sum(after["hour"]["series"]["dak"]) == 4
+    assert web.json("/stream?pulse=yes", status=400)["parameter"] == "pulse"
