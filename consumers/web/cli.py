@@ -108,7 +108,7 @@ async def _serve(server: object, where: str, hub: object) -> int:
         # streams at once (their browsers reconnect and resume).
         while not server.should_exit:
             await asyncio.sleep(0.1)
-        hub.closing.set()
+        hub.close_streams()
 
     watch = asyncio.create_task(end_streams())
     while not server.started:

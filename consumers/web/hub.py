@@ -158,6 +158,11 @@ class Hub:
             self._notify()
         return got
 
+    def close_streams(self) -> None:
+        """The server stops: every open stream ends (its browser reconnects)."""
+        self.closing.set()
+        self._notify()
+
     def _notify(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()

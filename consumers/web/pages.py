@@ -133,12 +133,10 @@ async def _events(hub: Hub, search: Search, position: int, charts_wanted: tuple[
             continue  # more to read now
         if hub.closing.is_set():
             return
-        closing = asyncio.ensure_future(hub.closing.wait())
-        changed = asyncio.ensure_future(waiter.wait())
-        done, _ = await asyncio.wait((closing, changed), timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED)
-        closing.cancel()
-        changed.cancel()
-        if not done:
+        try:
+            async with asyncio.timeout(KEEPALIVE):  # no task per wait: a thousand streams wake often
+                await waiter.wait()
+        except TimeoutError:
             yield ": keepalive\n\n"
 
 
