@@ -95,7 +95,11 @@ def stacked_columns(labels: Sequence[str], series: Mapping[str, Sequence[int]], 
         out.append(f'<rect x="{_fmt(x)}" y="{above}" width="{_fmt(col_w)}" height="{_fmt(plot_h)}"'
                    ' fill="transparent"/></g>')
         if i < len(texts) and texts[i]:
-            out.append(f'<text x="{_fmt(x + col_w / 2)}" y="{height - below + 14}" text-anchor="middle"'
+            # Centred under its column, but kept inside the picture at the edges.
+            cx, anchor = x + col_w / 2, "middle"
+            if cx + 3.3 * len(texts[i]) > width - right:
+                cx, anchor = width - right, "end"
+            out.append(f'<text x="{_fmt(cx)}" y="{height - below + 14}" text-anchor="{anchor}"'
                        f' font-size="11" fill="#555" {FONT}>{escape(texts[i])}</text>')
     lx = left
     for s in () if bare else names:

@@ -67,9 +67,9 @@ def main() -> int:
         dsn = db.create_database("archive")
         now = datetime.now(UTC)
         h = History(seed=2024)
-        events = weeks_of_history(h, monday_of(now) - timedelta(weeks=2), 3, per_day=900)
+        events = weeks_of_history(h, monday_of(now) - timedelta(weeks=2), 3, per_day=3000)
         events = [e for e in events if e["timestamp"] < (now - timedelta(hours=1)).timestamp()]
-        events += recent(h, now)
+        events += recent(h, now, per_minute=5.0)
         print(f"{store(dsn, events)} messages stored")
         port = free_port()
         web = serve(dsn, port, tmp / "web.log")
