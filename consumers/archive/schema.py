@@ -29,7 +29,10 @@ Not partitioned:
 - `msg_ids`: `msg_id` (primary key), `ts`, `id`: idempotency on msg_id
   alone, across partitions (a unique index on a partitioned table has to
   include the partition key, which is why datanommer could only dedupe on
-  (msg_id, timestamp)); also how `/id` finds a message.  Retention deletes
+  (msg_id, timestamp)); also how `/id` finds a message.  `id` is the
+  archive's position: writers number and commit batches one at a time,
+  so ids become visible in increasing order, and the index on `id` is how
+  a live page resumes from the last id it showed.  Retention deletes
   its rows with their partition.
 - `gaps`: messages a publisher no longer holds and the archive never got
   (`publisher`, `first`, `last`, `reason`, `noted_at`): the archive's holes,
@@ -85,6 +88,7 @@ CREATE TABLE IF NOT EXISTS msg_ids (
     id bigint NOT NULL DEFAULT nextval('messages_id_seq')
 );
 CREATE INDEX IF NOT EXISTS msg_ids_ts ON msg_ids (ts);
+CREATE INDEX IF NOT EXISTS msg_ids_id ON msg_ids (id);
 
 CREATE TABLE IF NOT EXISTS messages (
     ts timestamptz NOT NULL,

@@ -29,6 +29,14 @@ MESSAGE_COLUMNS = ("ts", "id", "msg_id", "topic_id", "category_id", "publisher_i
 NAME_TABLES = ("categories", "topics", "users", "packages", "publishers")
 # One writer at a time changes the schema or the partitions.
 _LOCK_KEY = 0x64656270  # "debp"
+# One writer at a time numbers and commits messages: held from the first
+# id a batch takes until its commit, so ids become visible in their order
+# and a reader's "every id above N" is never missing one committed later
+# below it (debpulse-web's live pages resume from an id).
+_POSITION_LOCK = 0x64656271
+# Sent in each transaction that stores messages, with the newest id:
+# debpulse-web LISTENs, and clients resume from the ids they have seen.
+NOTIFY_CHANNEL = "debpulse_archive"
 
 
 class SchemaMismatch(psycopg.Error):
@@ -181,6 +189,7 @@ class Store:
             cur = self.db.cursor()
             new: dict[str, int] = {}
             if keep:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_POSITION_LOCK,))
                 cur.execute("INSERT INTO msg_ids (msg_id, ts) SELECT * FROM unnest(%s::text[], %s::timestamptz[])"
                             " ON CONFLICT DO NOTHING RETURNING msg_id, id",
                             ([r.msg_id for r in keep], [r.ts for r in keep]))
@@ -196,6 +205,8 @@ class Store:
                 self._bump(cur, "topics", [(topics[r.topic], r.ts) for r in fresh], first_seen=True)
                 self._bump(cur, "users", [(users[u], r.ts) for r in fresh for u in r.usernames])
                 self._bump(cur, "packages", [(packages[p], r.ts) for r in fresh for p in r.packages])
+                # Delivered at the commit, and only if it commits.
+                cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(max(new.values()))))
             for g in gaps:
                 cur.execute("INSERT INTO gaps (publisher, first, last, reason) VALUES (%s, %s, %s, %s)"
                             " ON CONFLICT DO NOTHING", (g.publisher, g.first, g.last, g.reason))

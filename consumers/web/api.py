@@ -54,6 +54,11 @@ class WebSettings:
     statement_timeout: float = 3.0
     base_url: str | None = None       # for links in feeds, when behind a proxy that rewrites paths
     export_chunk: int = 1000
+    live_keep: int = 2000             # newest rows the live pages' hub keeps in memory
+
+
+class Unavailable(Exception):
+    """Something the answer needs is not there yet: a 503."""
 
 
 class TooBroad(Exception):
@@ -110,6 +115,8 @@ def guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
         except psycopg.errors.QueryCanceled:
             timeout = _settings(request).statement_timeout
             return error(request, 422, f"the query did not finish within {timeout:g} s; narrow it")
+        except Unavailable as exc:
+            return error(request, 503, f"{exc}; try again shortly")
         except (PoolTimeout, psycopg.OperationalError, psycopg.errors.SerializationFailure) as exc:
             return error(request, 503, f"the database is not available ({' '.join(str(exc).split())[:200]});"
                                        " try again shortly", )

@@ -1,6 +1,7 @@
-"""The ASGI application: the API's routes, CORS, the database pool for
-the application's lifetime.  More route modules (live views, pages per
-package or person) join by passing their routes to `create_app`."""
+"""The ASGI application: the pages (live, pulse, package, person, week)
+and the API's routes, CORS, the database pool and the live updates' hub
+for the application's lifetime.  More route modules join by passing
+their routes to `create_app`."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from . import api
+from . import api, pages
 from .db import Database
+from .hub import Hub
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -28,21 +30,28 @@ async def not_allowed(request: Request, exc: Exception) -> Response:
 
 def create_app(db: Database, settings: api.WebSettings | None = None,
                routes: Sequence[BaseRoute] = ()) -> Starlette:
+    settings = settings or api.WebSettings()
+    hub = Hub(db, pages.renderer((settings.base_url or "").rstrip("/")), keep=settings.live_keep)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.open()
+        await hub.start()
         try:
             yield
         finally:
+            await hub.stop()
             await db.close()
 
     app = Starlette(
-        routes=[*api.ROUTES, *routes],
+        # The pages first: `/` is the live page for a browser, the API's index for a program.
+        routes=[*pages.ROUTES, *api.ROUTES, *routes],
         # datagrepper's default: any origin may read (the data is public).
         middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"], max_age=600)],
         exception_handlers={404: not_found, 405: not_allowed},
         lifespan=lifespan,
     )
     app.state.db = db
-    app.state.settings = settings or api.WebSettings()
+    app.state.settings = settings
+    app.state.hub = hub
     return app

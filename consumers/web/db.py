@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 class Database:
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10, statement_timeout: float = 3.0,
                  wait: float = 5.0) -> None:
+        self.dsn = dsn  # the live pages LISTEN on a connection of their own
         self.statement_timeout = statement_timeout
         self.wait = wait
         self.pool = AsyncConnectionPool(

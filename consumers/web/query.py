@@ -82,18 +82,13 @@ def escape_like(text: str) -> str:
 def build(search: Search, names: Names, *, limit: int | None = None, cursor: Cursor | None = None) -> Plan | None:
     """The statements for `search`, or None when no row can match (a
     topic, category, person or package the archive has never seen)."""
-    def ids(table: str, values: tuple[str, ...]) -> list[int]:
-        return sorted({names.ids[table][v] for v in values if v in names.ids[table]})
-
-    positive = {t: ids(t, getattr(search, NAME_TABLES[t][0])) for t in NAME_TABLES}
-    negative = {t: ids(t, getattr(search, NAME_TABLES[t][1])) for t in NAME_TABLES}
-    for table in NAME_TABLES:
-        if getattr(search, NAME_TABLES[table][0]) and not positive[table]:
-            return None
-
-    # The keys come from the rarest single person or package, if any.
-    drivers = [(names.counts[t][getattr(search, NAME_TABLES[t][0])[0]], t) for t in LINK_TABLES
-               if len(positive[t]) == 1]
+    positive, negative = _name_ids(search, names)
+    if positive is None:
+        return None
+    # The keys come from the rarest single person or package, if any (a
+    # name the archive has never seen among those asked for matches nothing).
+    drivers = [(min(names.counts[t][v] for v in getattr(search, NAME_TABLES[t][0]) if v in names.counts[t]), t)
+               for t in LINK_TABLES if len(positive[t]) == 1]
     driver = min(drivers)[1] if drivers else None
     where: list[str] = []
     params: list[Any] = []
@@ -112,6 +107,50 @@ def build(search: Search, names: Names, *, limit: int | None = None, cursor: Cur
     if search.end:
         where.append(f"{ts} <= %s")
         params.append(search.end)
+    _filters(search, positive, negative, ts, ident, driver, where, params)
+
+    count_sql = f"SELECT count(*) FROM {source}" + (" WHERE " + " AND ".join(where) if where else "")
+    count_params = list(params)
+
+    cursor = cursor or search.cursor
+    page_where, page_params = list(where), list(params)
+    if cursor:
+        page_where.append(f"({ts}, {ident}) {'<' if search.order == 'desc' else '>'} (%s, %s)")
+        page_params += [cursor.ts, cursor.id]
+    direction = "DESC" if search.order == "desc" else "ASC"
+    keys = (f"SELECT {ts} AS ts, {ident} AS id FROM {source}"
+            + (" WHERE " + " AND ".join(page_where) if page_where else "")
+            + f" ORDER BY {ts} {direction}, {ident} {direction} LIMIT %s OFFSET %s")
+    page_params += [limit or search.rows_per_page, 0 if cursor else search.offset]
+    rows_sql = (f"WITH page AS ({keys}) SELECT {COLUMNS} FROM page"
+                " JOIN messages m ON m.ts = page.ts AND m.id = page.id"
+                " JOIN topics t ON t.id = m.topic_id JOIN categories c ON c.id = m.category_id"
+                " LEFT JOIN publishers pb ON pb.id = m.publisher_id"
+                f" ORDER BY page.ts {direction}, page.id {direction}")
+    return Plan(rows_sql, page_params, count_sql, count_params, _known_total(search, names), (ts, ident))
+
+
+IdsByTable = dict[str, list[int]]
+
+
+def _name_ids(search: Search, names: Names) -> tuple[IdsByTable | None, IdsByTable]:
+    """The ids of the names a search asks for and excludes; None for the
+    first when a name it asks for is unknown (nothing can match)."""
+    def ids(table: str, values: tuple[str, ...]) -> list[int]:
+        return sorted({names.ids[table][v] for v in values if v in names.ids[table]})
+
+    positive = {t: ids(t, getattr(search, NAME_TABLES[t][0])) for t in NAME_TABLES}
+    negative = {t: ids(t, getattr(search, NAME_TABLES[t][1])) for t in NAME_TABLES}
+    for table in NAME_TABLES:
+        if getattr(search, NAME_TABLES[table][0]) and not positive[table]:
+            return None, negative
+    return positive, negative
+
+
+def _filters(search: Search, positive: IdsByTable, negative: IdsByTable, ts: str, ident: str,
+             driver: str | None, where: list[str], params: list[Any]) -> None:
+    """Every filter but time, as conditions on `m` (the message) and the
+    link tables; the same for a listing and for a live page."""
     for table, column in (("topics", "topic_id"), ("categories", "category_id")):
         if positive[table]:
             where.append(f"m.{column} = ANY(%s)")
@@ -140,25 +179,24 @@ def build(search: Search, names: Names, *, limit: int | None = None, cursor: Cur
         where.append("(" + " OR ".join(["m.body::text LIKE %s"] * len(search.contains)) + ")")
         params.extend(f"%{escape_like(c)}%" for c in search.contains)
 
-    count_sql = f"SELECT count(*) FROM {source}" + (" WHERE " + " AND ".join(where) if where else "")
-    count_params = list(params)
 
-    cursor = cursor or search.cursor
-    page_where, page_params = list(where), list(params)
-    if cursor:
-        page_where.append(f"({ts}, {ident}) {'<' if search.order == 'desc' else '>'} (%s, %s)")
-        page_params += [cursor.ts, cursor.id]
-    direction = "DESC" if search.order == "desc" else "ASC"
-    keys = (f"SELECT {ts} AS ts, {ident} AS id FROM {source}"
-            + (" WHERE " + " AND ".join(page_where) if page_where else "")
-            + f" ORDER BY {ts} {direction}, {ident} {direction} LIMIT %s OFFSET %s")
-    page_params += [limit or search.rows_per_page, 0 if cursor else search.offset]
-    rows_sql = (f"WITH page AS ({keys}) SELECT {COLUMNS} FROM page"
-                " JOIN messages m ON m.ts = page.ts AND m.id = page.id"
-                " JOIN topics t ON t.id = m.topic_id JOIN categories c ON c.id = m.category_id"
-                " LEFT JOIN publishers pb ON pb.id = m.publisher_id"
-                f" ORDER BY page.ts {direction}, page.id {direction}")
-    return Plan(rows_sql, page_params, count_sql, count_params, _known_total(search, names), (ts, ident))
+def since(search: Search, names: Names, after: int, upto: int, limit: int) -> tuple[str, list[Any]] | None:
+    """The messages stored after position `after` up to `upto` (archive
+    ids, the order they were committed in) that match `search`'s filters,
+    oldest first: how a live page catches up.  Time bounds are ignored (a
+    live page follows what arrives).  None when nothing can match."""
+    positive, negative = _name_ids(search, names)
+    if positive is None:
+        return None
+    where = ["k.id > %s", "k.id <= %s"]
+    params: list[Any] = [after, upto]
+    _filters(search, positive, negative, "m.ts", "m.id", None, where, params)
+    params.append(limit)
+    return (f"SELECT {COLUMNS}, m.body::text AS body_text FROM msg_ids k"
+            " JOIN messages m ON m.ts = k.ts AND m.id = k.id"
+            " JOIN topics t ON t.id = m.topic_id JOIN categories c ON c.id = m.category_id"
+            " LEFT JOIN publishers pb ON pb.id = m.publisher_id"
+            " WHERE " + " AND ".join(where) + " ORDER BY k.id LIMIT %s", params)
 
 
 def _known_total(search: Search, names: Names) -> int | None:
