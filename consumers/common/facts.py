@@ -39,7 +39,11 @@ def addresses(value: Any) -> list[str]:
     """The mail addresses in a header-like value ("A <a@x>, B <b@y>"), lower case."""
     if not isinstance(value, str) or not value:
         return []
-    return [mail.lower() for _, mail in getaddresses([value]) if "@" in mail]
+    try:
+        found = getaddresses([value])
+    except RecursionError:  # groups and comments nested past the parser's depth: no address
+        return []
+    return [mail.lower() for _, mail in found if "@" in mail]
 
 
 def _strings(values: Iterable[Any]) -> frozenset[str]:

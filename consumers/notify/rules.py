@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from debpulse.consumers.common.facts import Criteria, Facts, check_topic_pattern, criteria_from, topic_pattern_matches
+from debpulse.emitters.messages import parse_address
 
 DESTINATIONS = ("mail", "irc", "desktop")
 RECIPIENT_KEYS = {"name", "mail", "addresses", "irc", "irc_network", "rule"}
@@ -309,6 +310,6 @@ def already_mailed(f: Facts, maintainers: Iterable[str]) -> frozenset[str]:
     if f.relative in ("dak.package.accept", "dak.package.new", "dak.package.reject"):
         return f.people
     if f.service == "debbugs":
-        sender = parseaddr(str(f.body.get("from") or ""))[1].lower()
+        sender = parse_address(str(f.body.get("from") or ""))[1].lower()
         return frozenset({sender, *maintainers} - {""})
     return frozenset()

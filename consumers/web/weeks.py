@@ -15,9 +15,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from email.utils import parseaddr
 from typing import Any
 
+from debpulse.emitters.messages import parse_address
 from debpulse.emitters.topics import relative_topic
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -166,7 +166,7 @@ class MaintainerChange:
 
 
 def _address(maintainer: str) -> str:
-    name, mail = parseaddr(maintainer)
+    name, mail = parse_address(maintainer)
     return (mail or maintainer).strip().lower()
 
 
