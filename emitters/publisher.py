@@ -26,7 +26,7 @@ from .messages import message_type
 from .options import BusOptions
 from .outbox import Outbox
 from .replay import ReplayServer
-from .signing import Signer, open_signer, sign_many
+from .signing import SequoiaSigner, Signer, open_signer, sign_many
 from .topics import full_topic
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,9 @@ class Publisher:
 
                 raise ConfigError("publishing needs a signing key (--signing-key or [bus] signing_key)")
             signer = open_signer(opts.backend, opts.signing_key, opts.gnupg_home)
+        if isinstance(signer, SequoiaSigner):
+            # 2: a helper process signs half of each large batch (the relay's).
+            signer.processes = opts.signing_processes
         self.signer: Signer | None = signer
         self.outbox = Outbox(opts.own_state / "outbox.sqlite", synchronous=opts.synchronous)
         self.stream = f"{opts.name}@{socket.gethostname()}/{self.outbox.stream[:12]}"
@@ -110,6 +113,9 @@ class Publisher:
         if self._sock is not None:
             self._sock.close()
         self.outbox.close()
+        close_signer = getattr(self.signer, "close", None)
+        if close_signer is not None:
+            close_signer()  # its helper process, if it started one
 
     # ------------------------------------------------------------------------
 
