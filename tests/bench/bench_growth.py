@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -194,13 +195,18 @@ def outbox(key, tmp: Path, stored: int) -> None:  # type: ignore[no-untyped-def]
     print(f"{'stored':>9}  {'unsigned msg/s':>14}  {'signed msg/s':>12}  {'replay newest 100, ms':>21}  "
           f"{'file MB':>7}", flush=True)
     for label, count in (("empty", 0), (f"{stored // 1000}k", stored)):
-        state = tmp / f"outbox-{count}"
+        template = tmp / f"filled-{count}.sqlite"
         if count:
             t0 = time.perf_counter()
-            fill(state / "growth" / "outbox.sqlite", count)
+            fill(template, count)
             print(f"  (filled {count} envelopes in {time.perf_counter() - t0:.0f} s)", flush=True)
         figures = []
         for scope in ("none", "envelope"):
+            # Each on its own copy: what one run leaves (pages to checkpoint) does not weigh on the next.
+            state = tmp / f"outbox-{count}-{scope}"
+            if count:
+                (state / "growth").mkdir(parents=True)
+                shutil.copyfile(template, state / "growth" / "outbox.sqlite")
             pub = open_publisher(f"ipc://{tmp}/o-{count}-{scope}.sock", str(key.secret_file), str(state), scope)
             n = 20_000 if scope == "none" else 5000
             t0 = time.perf_counter()
@@ -213,10 +219,11 @@ def outbox(key, tmp: Path, stored: int) -> None:  # type: ignore[no-untyped-def]
             for _ in range(20):
                 pub.outbox.query_raw({"seq_id_range": [last - 99, last]})
             replay_ms = (time.perf_counter() - t0) / 20 * 1000
-            size = pub.outbox.path.stat().st_size / 1e6
+            size = sum(f.stat().st_size for f in pub.outbox.path.parent.glob("outbox.sqlite*")) / 1e6
             pub.close()
-        for f in state.glob("growth/outbox.sqlite*"):
-            f.unlink()
+            for f in state.glob("growth/outbox.sqlite*"):
+                f.unlink()
+        template.unlink(missing_ok=True)
         print(f"{label:>9}  {figures[0]:>14.0f}  {figures[1]:>12.0f}  {replay_ms:>21.2f}  {size:>7.0f}", flush=True)
 
 
