@@ -19,7 +19,8 @@ SYSTEM_CONFIG = Path("/etc/debpulse/debpulse.toml")
 # Every table some debpulse program reads.  One file serves all the programs
 # of a host, so each ignores the others' tables; a table that no program
 # reads is a typo ([dakk]) that would silently leave the defaults in force.
-KNOWN_TABLES = {"bus", "subscribe", "dns", "signer", "dak", "wannabuild", "debbugs", "git", "trigger", "bridge"}
+KNOWN_TABLES = {"bus", "subscribe", "dns", "signer", "dak", "wannabuild", "debbugs", "git", "trigger", "bridge",
+                "archive", "web", "irc", "notify", "desktop"}
 T = TypeVar("T")
 _MISSING: Any = object()
 
