@@ -186,10 +186,6 @@ class Publisher:
             frame = self._topic_frames[topic] = topic.encode("utf-8")
         return frame
 
-    def _send(self, envelope: dict[str, Any], data: bytes | None = None) -> None:
-        if self._sock is not None:
-            self._sock.send_multipart([envelope["topic"].encode(), data or env.canonical(envelope)])
-
     def _maybe_prune(self) -> None:
         now = time.monotonic()
         if now - self._last_prune < 60:
