@@ -300,3 +300,15 @@ def test_compiled_schemas_answer_as_jsonschema_on_mutated_bodies(real_events, da
     except Exception:
         accepted = False
     assert accepted == reference_answer
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXT.filter(bool).filter(lambda k: not any("\ud800" <= c <= "\udfff" for c in k)))
+def test_msg_ids_are_still_the_uuids_they_were(key):
+    """Made by hand now: uuid5 of the idempotency key, or a random uuid4."""
+    import uuid
+
+    assert env.new_msg_id(key, 1_700_000_000) == f"2023-{uuid.uuid5(env._MSG_ID_NS, key)}"
+    random_id = uuid.UUID(env.new_msg_id(now=1_704_067_200)[5:])
+    assert (random_id.version, random_id.variant) == (4, uuid.RFC_4122)
+    assert env.new_msg_id(now=1_704_067_199.9).startswith("2023-")
