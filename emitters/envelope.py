@@ -7,12 +7,17 @@ never hash wire bytes: fedmsg-relay re-serialises with other separators.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
+import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
+
+import orjson
 
 # fedmsg's keys, then debpulse's own.  Unknown keys are kept and, under the
 # envelope scope, signed: nothing in a message escapes the signature.
@@ -66,6 +71,69 @@ def _no_constants(name: str) -> Any:
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constants)
 
+# The fast encoder is orjson, used only where its bytes are provably the
+# reference encoder's (the tests compare both over every fixture and over
+# generated values): exact JSON types without floats (orjson writes NaN as
+# null where the reference refuses it), integers within 64 bits (orjson
+# refuses larger ones), and every character the reference escapes but
+# orjson leaves raw (DEL and everything past ASCII) escaped afterwards the
+# reference's way.  Anything else goes to the reference encoder.
+_PLAIN, _OTHER, _DEEP = 0, 1, 2
+_SCALARS = frozenset((str, int, bool, type(None)))
+_ORJSON_DEPTH = 200  # orjson's own limit is 255 levels
+_RAW_IN_ORJSON = re.compile("[\x7f-\U0010ffff]+")
+
+
+def _shape(value: Any, limit: int) -> int:
+    """_PLAIN when `value` holds only dicts, lists, strings, integers,
+    booleans and None, at most `limit` levels deep; _DEEP when deeper;
+    _OTHER otherwise (floats, subclasses, other types).  Level by level,
+    without recursion, so that a hostile value cannot overflow it."""
+    level = [value]
+    depth = 0
+    other = False
+    while level:
+        depth += 1
+        if depth > limit:
+            return _DEEP
+        below: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is dict:
+                children: Any = item.values()
+            elif kind is list:
+                children = item
+            else:
+                other = True
+                continue
+            for child in children:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    below.append(child)
+                elif kind not in _SCALARS:
+                    other = True
+        level = below
+    return _OTHER if other else _PLAIN
+
+
+def _escape_raw(match: re.Match[str]) -> str:
+    return encode_basestring_ascii(match.group())[1:-1]
+
+
+def _orjson_canonical(value: Any) -> bytes | None:
+    """orjson's sorted encoding made ASCII the reference's way, or None when
+    orjson refuses the value (integers past 64 bits, keys that are not
+    strings, lone surrogates): the caller then uses the reference."""
+    try:
+        out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return None
+    if out.isascii() and b"\x7f" not in out:
+        return out
+    # Such characters occur only inside strings (keys included), where the
+    # reference writes each as \uXXXX (a surrogate pair past the BMP).
+    return _RAW_IN_ORJSON.sub(_escape_raw, out.decode("utf-8")).encode("ascii")
+
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     """True when `value` nests more than `limit` arrays or objects deep.
@@ -85,12 +153,44 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+# For the checks on a text orjson has parsed, in one pass: brackets become
+# "[" (nesting), digits "0" (integers orjson reads past 64 bits), the rest " ".
+_SCAN = bytes(ord("[") if c in b"[{" else ord("0") if c in b"0123456789" else ord(" ") for c in range(256))
+_LONG_NUMBER = b"0" * 19  # 2**63 has 19 digits: shorter integers are exact in orjson
+
+
 def loads(text: str | bytes, what: str = "JSON") -> Any:
     """Parse untrusted JSON: strict (no NaN or Infinity) and at most MAX_DEPTH
-    deep.  Raises MalformedFrame("not-json" or "too-deep")."""
-    if isinstance(text, bytes | bytearray | memoryview):
+    deep.  Raises MalformedFrame("not-json" or "too-deep").
+
+    orjson parses; what it refuses, and texts with integers of 19 digits or
+    more (which it reads as floats), go to the standard library's decoder,
+    so that the value and the errors are the standard library's."""
+    if isinstance(text, str):
         try:
-            text = bytes(text).decode("utf-8")
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: only the reference reads them
+            return _reference_loads(text, what)
+    else:
+        data = bytes(text)
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _reference_loads(data, what)
+    scan = data.translate(_SCAN)
+    if _LONG_NUMBER in scan:
+        return _reference_loads(data, what)
+    # Counting brackets is cheap; only a text with many of them (possibly
+    # inside strings) needs the exact walk.
+    if scan.count(b"[") > MAX_DEPTH and too_deep(value):
+        raise MalformedFrame("too-deep", f"{what} nests more than {MAX_DEPTH} levels")
+    return value
+
+
+def _reference_loads(text: str | bytes, what: str) -> Any:
+    if not isinstance(text, str):
+        try:
+            text = text.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedFrame("bad-utf8", what) from None
     try:
@@ -99,8 +199,6 @@ def loads(text: str | bytes, what: str = "JSON") -> Any:
         raise MalformedFrame("too-deep", f"{what} nests too deep") from None
     except ValueError as exc:
         raise MalformedFrame("not-json", f"{what}: {str(exc)[:100]}") from None
-    # Counting brackets is cheap; only a text with many of them (possibly
-    # inside strings) needs the exact walk.
     if text.count("[") + text.count("{") > MAX_DEPTH and too_deep(value):
         raise MalformedFrame("too-deep", f"{what} nests more than {MAX_DEPTH} levels")
     return value
@@ -116,33 +214,68 @@ def _scalar(value: Any) -> str:
     return _CANONICAL.encode(value)
 
 
-def canonical(obj: Any) -> bytes:
-    """fedmsg's encoding: keys sorted, no spaces, ASCII escapes."""
+def reference_canonical(obj: Any) -> bytes:
+    """fedmsg's encoding by the standard library: what `canonical` must equal."""
     return _CANONICAL.encode(obj).encode("ascii")
 
 
-def body_text(body: Any) -> str:
-    """The canonical text of a body that every subscriber can take, or
+def canonical(obj: Any) -> bytes:
+    """fedmsg's encoding: keys sorted, no spaces, ASCII escapes."""
+    if _shape(obj, _ORJSON_DEPTH) == _PLAIN:
+        out = _orjson_canonical(obj)
+        if out is not None:
+            return out
+    return _CANONICAL.encode(obj).encode("ascii")
+
+
+def body_bytes(body: Any) -> bytes:
+    """The canonical bytes of a body that every subscriber can take, or
     MalformedFrame("too-deep" / "oversized" / "not-json") saying why not."""
     if not isinstance(body, dict):
         raise MalformedFrame("bad-types", "the body must be an object")
-    if too_deep(body):
+    shape = _shape(body, MAX_DEPTH)
+    if shape == _DEEP:
         raise MalformedFrame("too-deep", f"the body nests more than {MAX_DEPTH} levels")
-    try:
-        text = _CANONICAL.encode(body)
-    except (ValueError, TypeError) as exc:  # NaN, Infinity, a value JSON has no form for
-        raise MalformedFrame("not-json", str(exc)[:100]) from None
-    if len(text) > MAX_BODY_BYTES:
-        raise MalformedFrame("oversized", f"the body is {len(text)} bytes, more than the bus takes ({MAX_BODY_BYTES})")
-    return text
+    out = _orjson_canonical(body) if shape == _PLAIN else None
+    if out is None:
+        if too_deep(body):  # through dict and list subclasses, which _shape does not enter
+            raise MalformedFrame("too-deep", f"the body nests more than {MAX_DEPTH} levels")
+        try:
+            out = _CANONICAL.encode(body).encode("ascii")
+        except (ValueError, TypeError) as exc:  # NaN, Infinity, a value JSON has no form for
+            raise MalformedFrame("not-json", str(exc)[:100]) from None
+    if len(out) > MAX_BODY_BYTES:
+        raise MalformedFrame("oversized", f"the body is {len(out)} bytes, more than the bus takes ({MAX_BODY_BYTES})")
+    return out
+
+
+def body_text(body: Any) -> str:
+    """body_bytes as text."""
+    return body_bytes(body).decode("ascii")
 
 
 def new_msg_id(key: str | None = None, now: float | None = None) -> str:
-    """`<year>-<uuid>`: random, or derived from an idempotency key so that
-    every route (and every publisher) reporting one fact gives one msg_id."""
-    year = time.gmtime(now if now is not None else time.time()).tm_year
-    ident = uuid.uuid5(_MSG_ID_NS, key) if key else uuid.uuid4()
-    return f"{year}-{ident}"
+    """`<year>-<uuid>`: random (uuid4), or derived from an idempotency key
+    (uuid5) so that every route (and every publisher) reporting one fact
+    gives one msg_id.  Made by hand: the uuid module's objects cost more
+    than the rest of an envelope."""
+    ident = bytearray(hashlib.sha1(_MSG_ID_NS.bytes + key.encode("utf-8")).digest()[:16] if key else os.urandom(16))
+    ident[6] = ident[6] & 0x0F | (0x50 if key else 0x40)  # the version
+    ident[8] = ident[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = ident.hex()
+    return f"{_year(time.time() if now is None else now)}-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_year_of_hour: tuple[int, int] = (-1, 0)
+
+
+def _year(now: float) -> int:
+    # A year starts on the hour (UTC): one gmtime per hour, not per message.
+    global _year_of_hour
+    hour = int(now // 3600)
+    if _year_of_hour[0] != hour:
+        _year_of_hour = (hour, time.gmtime(hour * 3600).tm_year)
+    return _year_of_hour[1]
 
 
 def build(

@@ -16,7 +16,7 @@ BUS_KEYS = {
     "environment", "publish", "replay", "relay", "signing_key", "gnupg_home",
     "backend", "scope", "state_dir", "relay_timeout", "high_water_mark",
     "retention_days", "retention_messages", "metrics_port", "username", "spool",
-    "synchronous",
+    "synchronous", "signing_processes",
 }
 
 
@@ -40,6 +40,7 @@ class BusOptions:
     username: str = ""
     spool: Path | None = None           # where events wait when no relay answers
     synchronous: str = "NORMAL"         # outbox durability: NORMAL or FULL
+    signing_processes: int = 1          # processes signing a batch: 2 adds a helper (signworker)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, config: Config, *, name: str, own_key: bool = False) -> BusOptions:
@@ -71,6 +72,7 @@ class BusOptions:
             metrics_port=bus.get("metrics_port", int, None),
             username=bus.get("username", str, "") or _whoami(),
             synchronous=bus.get("synchronous", str, "NORMAL").upper(),
+            signing_processes=bus.get("signing_processes", int, 1),
         )
         # The spool is the relay's, shared by every local publisher: a
         # command's own --state-dir (positions, quarantine) does not move it.
@@ -89,6 +91,8 @@ class BusOptions:
             raise ConfigError(f"{where}: [bus] scope must be 'envelope', 'fedmsg' or 'none', not {self.scope!r}")
         if self.synchronous not in ("NORMAL", "FULL"):
             raise ConfigError(f"{where}: [bus] synchronous must be 'NORMAL' or 'FULL'")
+        if self.signing_processes not in (1, 2):
+            raise ConfigError(f"{where}: [bus] signing_processes must be 1 or 2")
         if self.publish and not self.signing_key and self.scope != "none" and not own_key:
             raise ConfigError("publishing directly needs a signing key (--signing-key or [bus] signing_key)")
 

@@ -7,12 +7,15 @@ and a publisher killed at any point loses nothing it acknowledged.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import logging
 import socket
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
+
+import zmq
 
 from . import envelope as env
 from . import metrics, transport
@@ -23,11 +26,20 @@ from .messages import message_type
 from .options import BusOptions
 from .outbox import Outbox
 from .replay import ReplayServer
-from .signing import Signer, open_signer
+from .signing import SequoiaSigner, Signer, open_signer, sign_many
 from .topics import full_topic
 
 log = logging.getLogger(__name__)
 _counter = itertools.count(1)  # fedmsg's `i`: per process
+
+
+class _Fixed(NamedTuple):
+    """Canonical JSON of the envelope fields that are the same for every
+    message of a publisher, encoded once."""
+
+    username: bytes
+    publisher: bytes
+    replay: bytes  # the whole `,"replay":...` member, or nothing
 
 
 class Publisher:
@@ -39,6 +51,9 @@ class Publisher:
 
                 raise ConfigError("publishing needs a signing key (--signing-key or [bus] signing_key)")
             signer = open_signer(opts.backend, opts.signing_key, opts.gnupg_home)
+        if isinstance(signer, SequoiaSigner):
+            # 2: a helper process signs half of each large batch (the relay's).
+            signer.processes = opts.signing_processes
         self.signer: Signer | None = signer
         self.outbox = Outbox(opts.own_state / "outbox.sqlite", synchronous=opts.synchronous)
         self.stream = f"{opts.name}@{socket.gethostname()}/{self.outbox.stream[:12]}"
@@ -54,6 +69,10 @@ class Publisher:
         self._replay_advertised = transport.advertised(self.replay_endpoint) if self.replay_endpoint else None
         self._last_prune = 0.0
         self._announcer: Any = None
+        self._topic_frames: dict[str, bytes] = {}
+        self._fixed = _Fixed(
+            env.canonical(opts.username), env.canonical(self.stream),
+            b',"replay":' + env.canonical(self._replay_advertised) if self._replay_advertised else b"")
 
     # The Emitter interface -------------------------------------------------
 
@@ -94,6 +113,9 @@ class Publisher:
         if self._sock is not None:
             self._sock.close()
         self.outbox.close()
+        close_signer = getattr(self.signer, "close", None)
+        if close_signer is not None:
+            close_signer()  # its helper process, if it started one
 
     # ------------------------------------------------------------------------
 
@@ -105,54 +127,64 @@ class Publisher:
         self.send(stored)
         return [envelope for envelope, _, _ in stored]
 
-    def store(self, events: Sequence[Event], *, validated: bool = False) -> list[tuple[dict[str, Any], bytes, bool]]:
+    def store(self, events: Sequence[Event], *, validated: bool = False,
+              bodies: Sequence[bytes] | None = None) -> list[tuple[dict[str, Any], bytes, bool]]:
         """Number, sign and commit events to the outbox: from here on they
         are durable (the relay acknowledges at this point).  Returns
-        (envelope, wire bytes, is new) per event, for `send`."""
-        # Size and depth first (the builders check them), then the schema.
-        items = [(e.key, self._builder(e)) for e in events]
+        (envelope, wire bytes, is new) per event, for `send`.  `bodies`:
+        the canonical bytes of each body, when the caller (the relay) has
+        made and checked them already."""
+        batch = self.prepare(events, validated=validated, bodies=bodies)
+        return self.outbox.append_batch([e.key for e in events], batch.build)
+
+    def prepare(self, events: Sequence[Event], *, validated: bool = False,
+                bodies: Sequence[bytes] | None = None) -> _Batch:
+        """Check every event (topic, size and depth, then the schema) and
+        encode each body once; nothing is numbered or signed yet."""
+        environment = self.opts.environment
+        topics = [full_topic(environment, e.topic) for e in events]
+        if bodies is None:
+            bodies = [self._body(e) for e in events]
         if not validated:
             for e in events:
                 message_type(e.topic).validate(e.body)  # SchemaError: an adapter bug
-        return self.outbox.append_many(items)
+        return _Batch(self, events, topics, bodies, time.time())
 
     def send(self, stored: Sequence[tuple[dict[str, Any], bytes, bool]]) -> None:
+        sock = self._sock
+        sent: dict[str, int] = {}
+        duplicates = 0
         for envelope, data, new in stored:
-            if new:
-                self._send(envelope, data)
-                metrics.inc("debpulse_emitted_total", help="messages signed and published", topic=envelope["topic"])
-            else:
-                metrics.inc("debpulse_duplicates_suppressed_total", help="events whose key was already published")
+            if not new:
+                duplicates += 1
+                continue
+            topic = envelope["topic"]
+            if sock is not None:
+                sock.send(self._frame_topic(topic), zmq.SNDMORE)
+                sock.send(data)
+            sent[topic] = sent.get(topic, 0) + 1
+        # Counted once per batch and topic, not once per message.
+        for topic, n in sent.items():
+            metrics.inc("debpulse_emitted_total", n, help="messages signed and published", topic=topic)
+        if duplicates:
+            metrics.inc("debpulse_duplicates_suppressed_total", duplicates,
+                        help="events whose key was already published")
         self._maybe_prune()
 
-    def _builder(self, event: Event):  # type: ignore[no-untyped-def]
-        topic = full_topic(self.opts.environment, event.topic)
-        now = time.time()
-        msg_id = env.new_msg_id(event.key, now)
+    def _body(self, event: Event) -> bytes:
         try:
-            msg_json = env.body_text(event.body)
+            return env.body_bytes(event.body)
         except env.MalformedFrame as exc:
             # Subscribers could not take it: refuse before anything is signed.
             if exc.reason in ("oversized", "too-deep"):
                 raise TooLarge(f"{event.topic}: {exc}") from None
             raise SchemaError(f"{event.topic}: {exc}") from None
 
-        def build(seq: int) -> tuple[dict[str, Any], bytes]:
-            extra: dict[str, Any] = {"seq_id": seq, "publisher": self.stream}
-            if self._replay_advertised:
-                extra["replay"] = self._replay_advertised
-            envelope = env.build(topic=topic, msg=event.body, msg_id=msg_id, i=next(_counter),
-                                 username=self.opts.username, timestamp=now, extra=extra)
-            if self.signer is not None:  # scope "none": unsigned, as fedmsg's sign_messages=False
-                signature = self.signer.sign(env.signed_data(envelope, self.opts.scope, msg_json))
-                env.attach_signature(envelope, signature, self.opts.scope)
-            return envelope, env.encode(envelope, msg_json)
-
-        return build
-
-    def _send(self, envelope: dict[str, Any], data: bytes | None = None) -> None:
-        if self._sock is not None:
-            self._sock.send_multipart([envelope["topic"].encode(), data or env.canonical(envelope)])
+    def _frame_topic(self, topic: str) -> bytes:
+        frame = self._topic_frames.get(topic)
+        if frame is None:
+            frame = self._topic_frames[topic] = topic.encode("utf-8")
+        return frame
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()
@@ -163,3 +195,67 @@ class Publisher:
                                     max_count=self.opts.retention_messages)
         if removed:
             log.info("pruned %d envelopes from the outbox", removed)
+
+
+class _Batch:
+    """Checked events with their canonical bodies, built into envelopes
+    once the outbox has numbered them.
+
+    The canonical envelope is written from pre-encoded pieces, in the
+    canonical key order (crypto, i, msg, msg_id, publisher, replay, seq_id,
+    signature, timestamp, topic, username): the body's bytes are most of
+    it, and the fixed strings are encoded once per publisher, not once per
+    message.  The tests hold these bytes equal to `envelope.canonical`."""
+
+    def __init__(self, publisher: Publisher, events: Sequence[Event], topics: list[str], bodies: Sequence[bytes],
+                 now: float) -> None:
+        self.publisher = publisher
+        self.events = events
+        self.topics = topics
+        self.bodies = bodies
+        self.now = now
+
+    def build(self, numbered: Sequence[tuple[int, int]]) -> list[tuple[dict[str, Any], bytes]]:
+        """(envelope, canonical bytes) for each (index in the batch, seq_id)."""
+        pub = self.publisher
+        opts = pub.opts
+        fixed = pub._fixed
+        timestamp = int(self.now)
+        tail_of: dict[str, bytes] = {}
+        envelopes: list[dict[str, Any]] = []
+        heads: list[bytes] = []
+        tails: list[bytes] = []
+        for index, seq in numbered:
+            event = self.events[index]
+            topic = self.topics[index]
+            msg_id = env.new_msg_id(event.key, self.now)
+            i = next(_counter)
+            tail = tail_of.get(topic)
+            if tail is None:
+                tail = tail_of[topic] = b',"timestamp":%d,"topic":%s,"username":%s}' % (
+                    timestamp, env.canonical(topic), fixed.username)
+            heads.append(b'{"i":%d,"msg":%s,"msg_id":"%s","publisher":%s%s,"seq_id":%d' % (
+                i, self.bodies[index], msg_id.encode("ascii"), fixed.publisher, fixed.replay, seq))
+            tails.append(tail)
+            envelope = {"topic": topic, "msg": dict(event.body), "timestamp": timestamp, "msg_id": msg_id, "i": i,
+                        "username": opts.username, "seq_id": seq, "publisher": pub.stream}
+            if pub._replay_advertised:
+                envelope["replay"] = pub._replay_advertised
+            envelopes.append(envelope)
+        if pub.signer is None:  # scope "none": unsigned, as fedmsg's sign_messages=False
+            return [(e, h + t) for e, h, t in zip(envelopes, heads, tails, strict=True)]
+        scope = opts.scope
+        if scope == env.SCOPE_FEDMSG:
+            data = [self.bodies[index] for index, _ in numbered]
+        else:
+            data = [h + t for h, t in zip(heads, tails, strict=True)]
+        signatures = sign_many(pub.signer, data)
+        crypto = env.CRYPTO_FOR_SCOPE[scope]
+        opening = b'{"crypto":"%s",' % crypto.encode("ascii")
+        out = []
+        for e, h, t, signature in zip(envelopes, heads, tails, signatures, strict=True):
+            b64 = base64.b64encode(signature)
+            e["crypto"] = crypto
+            e["signature"] = b64.decode("ascii")
+            out.append((e, b"".join((opening, h[1:], b',"signature":"', b64, b'"', t))))
+        return out

@@ -50,6 +50,12 @@ def parse_submission(part: bytes) -> Event:
     Event, or Refused with the reason.  Pure: what subscribers could not take
     (too large, too deep, not the topic's schema) is refused here, before it
     is signed, stored and replayed to everyone forever."""
+    return read_submission(part)[0]
+
+
+def read_submission(part: bytes) -> tuple[Event, bytes]:
+    """parse_submission, with the body's canonical bytes, made once here
+    and used again for the envelope."""
     if len(part) > env.MAX_FRAME_BYTES:
         raise Refused(f"the event is {len(part)} bytes, more than the bus takes ({env.MAX_FRAME_BYTES})",
                       too_large=True)
@@ -61,7 +67,7 @@ def parse_submission(part: bytes) -> Event:
         raise Refused("an event needs a topic (string) and a body (object)")
     try:
         check_relative(item["topic"])
-        env.body_text(item["body"])
+        body = env.body_bytes(item["body"])
     except ConfigError as exc:
         raise Refused(str(exc)) from None
     except env.MalformedFrame as exc:
@@ -74,7 +80,7 @@ def parse_submission(part: bytes) -> Event:
         message_type(event.topic).validate(event.body)
     except SchemaError as exc:
         raise Refused(str(exc)) from None
-    return event
+    return event, body
 
 
 class Relay:
@@ -117,7 +123,7 @@ class Relay:
     def _serve_batch(self) -> None:
         """Take every waiting request (up to BATCH), store them in one
         transaction, acknowledge each, then send them on the bus."""
-        requests: list[tuple[bytes, list[Event] | Refused]] = []
+        requests: list[tuple[bytes, list[tuple[Event, bytes]] | Refused]] = []
         while len(requests) < BATCH:
             try:
                 frames = self._sock.recv_multipart(zmq.NOBLOCK)
@@ -125,7 +131,7 @@ class Relay:
                 break
             ident, parts = frames[0], frames[1:]
             try:
-                requests.append((ident, [parse_submission(p) for p in parts]))
+                requests.append((ident, [read_submission(p) for p in parts]))
             except Refused as exc:
                 self._refuse(ident, requests, exc)
             except Exception as exc:  # whatever a submission raises, the relay goes on
@@ -135,7 +141,8 @@ class Relay:
         # they send now: publish it first, so that each producer's order holds.
         self._drain_if_spooled()
         events = [e for _, evs in requests if not isinstance(evs, Refused) for e in evs]
-        stored = self.publisher.store(events, validated=True) if events else []
+        stored = self.publisher.store([e for e, _ in events], validated=True,
+                                      bodies=[b for _, b in events]) if events else []
         # Durable from here: acknowledge before the (slower) sending.
         for ident, evs in requests:
             if isinstance(evs, Refused):
@@ -146,7 +153,8 @@ class Relay:
         if stored:
             self.publisher.send(stored)
 
-    def _refuse(self, ident: bytes, requests: list[tuple[bytes, list[Event] | Refused]], why: Refused) -> None:
+    def _refuse(self, ident: bytes, requests: list[tuple[bytes, list[tuple[Event, bytes]] | Refused]],
+                why: Refused) -> None:
         metrics.inc("debpulse_relay_refused_total", help="client requests refused by the relay")
         log.warning("refused a client request: %s", why)
         requests.append((ident, why))

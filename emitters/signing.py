@@ -11,13 +11,19 @@ of the certificate that made a good signature.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+# Below this many signatures a batch is signed here alone: handing it over
+# costs more than it saves.
+PARALLEL_FROM = 8
 
 
 class BadSignature(Exception):
@@ -52,11 +58,18 @@ def _clear_backtrace() -> None:
 
 
 class SequoiaSigner:
-    def __init__(self, secret_key: bytes) -> None:
+    """`processes`: how many processes sign a large batch (`sign_many`):
+    this one, and a helper process (signworker) beside it when 2."""
+
+    def __init__(self, secret_key: bytes, *, processes: int = 1) -> None:
         import pysequoia
 
         _clear_backtrace()
         self._ps = pysequoia
+        self.processes = processes
+        self._secret = secret_key
+        self._helper: Any = None
+        self._helper_failed = False
         try:
             tsk = pysequoia.Tsk.from_bytes(secret_key)
         except Exception as exc:
@@ -98,6 +111,50 @@ class SequoiaSigner:
 
     def sign(self, data: bytes) -> bytes:
         return self._ps.sign(self._signer, data, mode=self._detached, armor=False)
+
+    def sign_many(self, data: list[bytes]) -> list[bytes]:
+        """Signatures of each item; with two processes, the helper signs
+        the second half of a large batch while this process signs the
+        first.  If the helper fails, this process signs its half too."""
+        helper = self._helper_for(len(data))
+        if helper is None:
+            return [self.sign(d) for d in data]
+        half = len(data) // 2
+        mine, theirs = data[:half], data[half:]
+        try:
+            helper.start(theirs)
+        except OSError as exc:
+            self._drop_helper(exc)
+            return [self.sign(d) for d in data]
+        signatures = [self.sign(d) for d in mine]
+        try:
+            return signatures + helper.result(len(theirs))
+        except (OSError, EOFError, ValueError) as exc:
+            self._drop_helper(exc)
+            return signatures + [self.sign(d) for d in theirs]
+
+    def _helper_for(self, count: int) -> Any:
+        if self.processes < 2 or count < PARALLEL_FROM or self._helper_failed:
+            return None
+        if self._helper is None:
+            from .signworker import SigningHelper
+
+            try:
+                self._helper = SigningHelper(self._secret)
+            except OSError as exc:
+                self._drop_helper(exc)
+        return self._helper
+
+    def _drop_helper(self, why: BaseException) -> None:
+        # Signing goes on in this process alone; the events are not lost.
+        log.warning("the signing helper process failed (%s); signing in one process from now on", why)
+        self._helper_failed = True
+        self.close()
+
+    def close(self) -> None:
+        if self._helper is not None:
+            helper, self._helper = self._helper, None
+            helper.close()
 
 
 class SequoiaKeyring:
@@ -196,13 +253,26 @@ class GnuPGKeyring:
         raise BadSignature(result.status or "bad signature")
 
 
-def open_signer(backend: str, key: str, gnupg_home: str | None) -> Signer:
-    """`key` is a fingerprint in the GnuPG home or a secret key file."""
+def sign_many(signer: Signer, data: list[bytes]) -> list[bytes]:
+    """Signatures of each item: the signer's own batch method where it has
+    one (in parallel processes), else one by one."""
+    batch = getattr(signer, "sign_many", None)
+    if batch is not None:
+        return batch(data)  # type: ignore[no-any-return]
+    return [signer.sign(d) for d in data]
+
+
+def open_signer(backend: str, key: str, gnupg_home: str | None, *, processes: int = 1) -> Signer:
+    """`key` is a fingerprint in the GnuPG home or a secret key file;
+    `processes`: how many sign a large batch (the in-process backend)."""
     if backend == "gnupg":
         return GnuPGSigner(gnupg_home, key)
     if os.path.sep in key or os.path.exists(key):
-        return SequoiaSigner.from_file(key)
-    return SequoiaSigner.from_gnupg_home(gnupg_home, key)
+        signer = SequoiaSigner.from_file(key)
+    else:
+        signer = SequoiaSigner.from_gnupg_home(gnupg_home, key)
+    signer.processes = processes
+    return signer
 
 
 def open_keyring(paths: list[str], gnupg_home: str | None) -> Keyring:

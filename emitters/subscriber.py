@@ -115,6 +115,7 @@ class Subscriber:
         self.catchup_interval = catchup_interval
         self.replay_timeout = replay_timeout
         self.counts: dict[str, int] = {}
+        self._delivered = 0  # not yet added to the metric: it is counted once per burst
         self._ready: deque[Received | Gap] = deque()
         self._streams: dict[str, _Stream] = {}
         self._connected: set[str] = set()
@@ -217,6 +218,9 @@ class Subscriber:
                     except zmq.Again:
                         break
                     self._on_frames(frames)
+        if self._delivered:
+            metrics.inc("debpulse_received_total", self._delivered, help="verified messages delivered to the consumer")
+            self._delivered = 0
         item = self._ready.popleft()
         if self.auto_ack:
             self.ack(item)
@@ -336,7 +340,7 @@ class Subscriber:
     def _deliver(self, envelope: dict[str, Any], verdict: Verdict, replayed: bool) -> None:
         if replayed and not any(envelope["topic"].startswith(t) for t in self.topics):
             return  # a repair brings the whole stream; the SUB filter only the topics asked for
-        metrics.inc("debpulse_received_total", help="verified messages delivered to the consumer")
+        self._delivered += 1
         self._ready.append(Received(envelope, verdict, replayed))
 
     # -- repairing -------------------------------------------------------------

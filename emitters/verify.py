@@ -38,6 +38,11 @@ class Verdict:
         return {"ok": self.ok, "reason": self.reason, "scope": self.scope, "signer": self.signer}
 
 
+# Verdicts are frozen: the accepting ones are made once and shared, not
+# made anew for every message.
+_UNSIGNED_ACCEPTED = Verdict(True, "ok (unsigned accepted)")
+
+
 class Verifier:
     """`scopes`: the signature scopes accepted.  The default is the envelope
     scope alone: a fedmsg-scope signature covers only `msg`, so its topic
@@ -60,6 +65,7 @@ class Verifier:
         self.require_signature = require_signature
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
+        self._good: dict[tuple[str, str], Verdict] = {}
 
     def check(self, envelope: Mapping[str, Any], *, replayed: bool = False, now: float | None = None) -> Verdict:
         try:
@@ -100,7 +106,7 @@ class Verifier:
         if sig is None:
             if self.require_signature:
                 return Verdict(False, UNSIGNED)
-            return Verdict(True, "ok (unsigned accepted)")
+            return _UNSIGNED_ACCEPTED
         scope, signature = sig
         if scope not in self.scopes:
             return Verdict(False, SCOPE_NOT_ACCEPTED, scope,
@@ -113,4 +119,7 @@ class Verifier:
             return Verdict(False, BAD_SIGNATURE, scope, detail=str(exc))
         if not self.policy.allows(signer, envelope["topic"]):
             return Verdict(False, TOPIC_NOT_ALLOWED, scope, signer, envelope["topic"])
-        return Verdict(True, "ok", scope, signer)
+        good = self._good.get((scope, signer))
+        if good is None:
+            good = self._good[(scope, signer)] = Verdict(True, "ok", scope, signer)
+        return good

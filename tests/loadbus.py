@@ -59,12 +59,20 @@ class Subscribers:
 
     def results(self, timeout: float = 300) -> list[list[int]]:
         """The seq_ids every subscriber got, once all are done."""
-        got = []
+        return [r["got"] for r in self.reports(timeout)]
+
+    def reports(self, timeout: float = 300) -> list[dict]:
+        """Per subscriber, once all are done: `got` (seq_ids), `latency_ms`
+        (for events stamped by `stream(..., stamp=True)`) and `last` (the
+        time.time() of its last message)."""
+        reports = []
         for proc, out in zip(self.procs, self.outputs, strict=True):
             if proc.wait(timeout) != 0:
                 raise RuntimeError(f"a subscriber process exited with {proc.returncode}")
-            got += json.loads(out.read_text())["got"]
-        return got
+            doc = json.loads(out.read_text())
+            reports += [{"got": g, "latency_ms": lat, "last": last}
+                        for g, lat, last in zip(doc["got"], doc["latency_ms"], doc["last"], strict=True)]
+        return reports
 
     def kill(self) -> None:
         for proc in self.procs:
@@ -73,10 +81,13 @@ class Subscribers:
                 proc.wait(10)
 
 
-def stream(bus, count: int, interval: float, start: int = 0) -> list[float]:  # type: ignore[no-untyped-def]
-    """Hand `count` events to the relay one by one, `interval` seconds
-    apart, with the client's default bound (1 s); the acknowledgement
-    latency of each, in seconds.  RuntimeError if one was spooled."""
+def stream(bus, count: int, interval: float, start: int = 0, *, stamp: bool = False,  # type: ignore[no-untyped-def]
+           batch: int = 1) -> list[float]:
+    """Hand `count` events to the relay `batch` at a time, `interval`
+    seconds apart, with the client's default bound (1 s); the
+    acknowledgement latency of each call, in seconds.  RuntimeError if one
+    was spooled.  `stamp`: each body carries its sending time (sent_ns) for
+    the subscribers' latency."""
     from debpulse.emitters.event import Event
     from debpulse.emitters.options import BusOptions
     from debpulse.emitters.relay_client import RelayClient
@@ -84,13 +95,16 @@ def stream(bus, count: int, interval: float, start: int = 0) -> list[float]:  # 
     client = RelayClient(BusOptions(name="load", relay=bus.relay_socket, spool=bus.state / "spool"))
     latencies = []
     try:
-        for n in range(start, start + count):
+        for n in range(start, start + count, batch):
             t0 = time.perf_counter()
-            route = client.emit_many([Event("logger.log", {"log": f"line {n}"}, origin="load")])
+            events = [Event("logger.log", {"log": f"line {k}", **({"sent_ns": time.time_ns()} if stamp else {})},
+                            origin="load") for k in range(n, min(n + batch, start + count))]
+            route = client.emit_many(events)
             latencies.append(time.perf_counter() - t0)
             if route != "relay":
                 raise RuntimeError(f"event {n} was spooled although the relay is up")
-            time.sleep(interval)
+            if interval:
+                time.sleep(interval)
     finally:
         client.close()
     return latencies
@@ -109,6 +123,8 @@ def _worker(endpoint: str, replay: str, keyring: str, count: str, threads: str, 
         sub.follow(replay)
         subs.append(sub)
     got: list[list[int]] = [[] for _ in range(n)]
+    latency: list[list[float]] = [[] for _ in range(n)]
+    last = [0.0] * n
 
     def receive(k: int) -> None:
         deadline = time.monotonic() + 600
@@ -116,6 +132,10 @@ def _worker(endpoint: str, replay: str, keyring: str, count: str, threads: str, 
             item = subs[k].receive(timeout=1.0)
             if isinstance(item, Received):
                 got[k].append(item.envelope["seq_id"])
+                last[k] = time.time()
+                sent = item.body.get("sent_ns")
+                if isinstance(sent, int):
+                    latency[k].append((time.time_ns() - sent) / 1e6)
 
     workers = [threading.Thread(target=receive, args=(k,)) for k in range(n)]
     for w in workers:
@@ -126,7 +146,7 @@ def _worker(endpoint: str, replay: str, keyring: str, count: str, threads: str, 
     for s in subs:
         s.close()
     with open(out, "w") as fh:
-        json.dump({"got": got}, fh)
+        json.dump({"got": got, "latency_ms": latency, "last": last}, fh)
 
 
 if __name__ == "__main__":

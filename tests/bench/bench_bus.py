@@ -1,13 +1,18 @@
 """The bus: signed publish -> receive -> verify throughput, side by side in
-one run, with raw pyzmq and fedmsg 1.1.7 as references; then the cost of
-the outbox and the catch-up rate of the replay endpoint.
+one run, with raw pyzmq, the bare signing rate of the same library and
+fedmsg 1.1.7 as references; then the cost of the outbox and the catch-up
+rate of the replay endpoint.
 
-    python tests/bench/bench_bus.py [--n N] [--n-gpg N] [--catchup N]
+    python tests/bench/bench_bus.py [--runs R] [--n N] [--n-gpg N] [--catchup N]
 
 Each variant runs its publisher in its own process and the receiver here;
 throughput is messages / (the publisher's start -> the last verified
 receipt), 1 KB bodies, an ed25519 key (what `gpg --quick-gen-key` makes and
-what the deploy notes recommend).
+what the deploy notes recommend).  Every debpulse figure is with the outbox
+on (committed before sending); the same pipeline without it is shown
+beside.  The in-process variants run R times, interleaved, and print the
+median with the range; each ratio is taken within one run, against the
+reference measured just before it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,23 +58,65 @@ def raw_publisher(endpoint: str, n: int, go) -> None:  # type: ignore[no-untyped
 
 
 def debpulse_publisher(endpoint: str, n: int, go, scope: str, backend: str, key: str, home: str,
-                       state: str) -> None:  # type: ignore[no-untyped-def]
+                       state: str, durable: bool = True,
+                       signing_processes: int = 1) -> None:  # type: ignore[no-untyped-def]
     from debpulse.emitters.config import Config
     from debpulse.emitters.event import Event
     from debpulse.emitters.options import BusOptions
     from debpulse.emitters.publisher import Publisher
 
     args = argparse.Namespace(publish=endpoint, signing_key=key, gnupg_home=home, state_dir=state)
-    opts = BusOptions.from_args(args, Config(), name=f"bench-{scope}-{backend}")
+    opts = BusOptions.from_args(args, Config(), name=f"bench-{scope}-{backend}", own_key=True)
     opts.scope, opts.backend, opts.high_water_mark = scope, backend, 0
+    opts.signing_processes = signing_processes
     opts.replay = f"tcp://127.0.0.1:{free_port()}"
     pub = Publisher(opts)
     go.wait()
     batch = 100  # as the relay stores what its clients send: one transaction per batch
+    seq = 0
     for i in range(0, n, batch):
-        pub.publish_events([Event("logger.log", BODY) for _ in range(min(batch, n - i))])
+        events = [Event("logger.log", BODY) for _ in range(min(batch, n - i))]
+        if durable:
+            pub.publish_events(events)
+        else:  # the very same code without the outbox: check, build, sign, send
+            numbered = [(k, seq + k + 1) for k in range(len(events))]
+            seq += len(events)
+            pub.send([(e, data, True) for e, data in pub.prepare(events).build(numbered)])
     time.sleep(3)
     pub.close()
+
+
+def bare_signing(key_file: str, n: int) -> tuple[float, float]:
+    """pysequoia alone on one core: signatures and verifications per second
+    of a canonical 1 KB envelope (what the signed variants sign)."""
+    import pysequoia
+
+    from debpulse.emitters import envelope as env
+    from debpulse.emitters.signing import SequoiaKeyring, SequoiaSigner
+
+    signer = SequoiaSigner.from_file(key_file)
+    data = env.canonical(env.build(topic="org.debian.dev.logger.log", msg=BODY, msg_id=env.new_msg_id(), i=1,
+                                   username="bench", extra={"seq_id": 1, "publisher": "bench@host/0123456789ab"}))
+    raw_signer, detached = signer._signer, pysequoia.SignatureMode.DETACHED  # noqa: SLF001 (the library alone)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        sig = pysequoia.sign(raw_signer, data, mode=detached, armor=False)
+    signing = n / (time.perf_counter() - t0)
+    cert = pysequoia.Cert.from_bytes(signer.certificate.encode())  # type: ignore[union-attr]
+    parsed = pysequoia.Sig.from_bytes(sig)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        pysequoia.verify(bytes=data, store=lambda ids: [cert], signature=parsed)
+    verifying = n / (time.perf_counter() - t0)
+    del SequoiaKeyring
+    return signing, verifying
+
+
+def bare_signing_in_child(key_file: str, n: int) -> tuple[float, float]:
+    """bare_signing in a process of its own, as the publishers run."""
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        return pool.apply(bare_signing, (key_file, n))
 
 
 # -- receivers -----------------------------------------------------------------
@@ -162,26 +211,27 @@ def durability(n: int, key_file: str, tmp: Path) -> list[tuple[str, float]]:
     from debpulse.emitters.publisher import Publisher
 
     out = []
-    for label, sync, batch in (("outbox NORMAL, one event per transaction", "NORMAL", 1),
-                               ("outbox NORMAL, 100 per transaction (relay)", "NORMAL", 100),
-                               ("outbox FULL (fsync), one per transaction", "FULL", 1)):
-        args = argparse.Namespace(publish=f"ipc://{tmp}/d-{sync}-{batch}.sock", signing_key=key_file,
-                                  state_dir=str(tmp / f"d-{sync}-{batch}"))
+    for label, sync, batch, processes in (("outbox NORMAL, one event per transaction", "NORMAL", 1, 1),
+                                          ("outbox NORMAL, 100 per transaction (relay)", "NORMAL", 100, 1),
+                                          ("the same, 2 signing processes", "NORMAL", 100, 2),
+                                          ("outbox FULL (fsync), one per transaction", "FULL", 1, 1)):
+        args = argparse.Namespace(publish=f"ipc://{tmp}/d-{sync}-{batch}-{processes}.sock", signing_key=key_file,
+                                  state_dir=str(tmp / f"d-{sync}-{batch}-{processes}"))
         opts = BusOptions.from_args(args, Config(), name="durability")
-        opts.synchronous = sync
+        opts.synchronous, opts.signing_processes = sync, processes
         pub = Publisher(opts)
         count = n if sync == "NORMAL" else max(200, n // 20)
         t0 = time.perf_counter()
         for _ in range(0, count, batch):
             pub.publish_events([Event("logger.log", BODY)] * batch)
         out.append((label, count / (time.perf_counter() - t0)))
-        if sync == "NORMAL" and batch == 1:
-            # The same work without the outbox: build, sign, send.
-            builder = pub._builder  # noqa: SLF001 (the very code path, minus storage)
+        if sync == "NORMAL" and batch == 100 and processes == 1:
+            # The same work without the outbox: check, build, sign, send.
             t0 = time.perf_counter()
-            for seq in range(1, count + 1):
-                pub._send(*builder(Event("logger.log", BODY))(seq))  # noqa: SLF001
-            out.insert(0, ("no outbox (sign and send only)", count / (time.perf_counter() - t0)))
+            for seq in range(0, count, 100):
+                built = pub.prepare([Event("logger.log", BODY)] * 100).build([(k, seq + k + 1) for k in range(100)])
+                pub.send([(e, data, True) for e, data in built])
+            out.insert(0, ("no outbox (check, sign, send), 100 per batch", count / (time.perf_counter() - t0)))
         pub.close()
     return out
 
@@ -217,47 +267,94 @@ def catchup(n: int, key_file: str, public: str, tmp: Path) -> float:
     return got / elapsed
 
 
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):10.0f}  ({min(values):.0f}-{max(values):.0f})"
+
+
+def ratio(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    load = os.getloadavg()[0]
+    return (f"{cpu}, {len(os.sched_getaffinity(0))} CPUs, Python {platform.python_version()}, "
+            f"load average {load:.1f} at the start")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=3, help="runs of the in-process variants (default 3)")
     p.add_argument("--n", type=int, default=20_000, help="messages per in-process variant")
     p.add_argument("--n-raw", type=int, default=200_000, help="messages for raw pyzmq")
     p.add_argument("--n-gpg", type=int, default=300, help="messages for the gpg-process variants")
     p.add_argument("--catchup", type=int, default=100_000, help="missed messages to catch up")
     a = p.parse_args()
+    print(f"machine: {machine()}", flush=True)
     key = make_gpg_key("bench <bench@example.org>", "ed25519")
     tmp = Path(tempfile.mkdtemp(prefix="dp-bench-"))
     try:
         sk, home, fpr, pub = str(key.secret_file), str(key.home), key.fingerprint, str(key.public_file)
-        rows = [
-            run_variant("raw pyzmq PUB/SUB, pre-encoded frames", a.n_raw, raw_publisher, receive_raw, (), ()),
-            run_variant("debpulse unsigned (scope none)", a.n, debpulse_publisher, receive_debpulse,
-                        ("none", "sequoia", sk, home, str(tmp / "u")), (None,)),
-            run_variant("debpulse sequoia, envelope scope", a.n, debpulse_publisher, receive_debpulse,
-                        ("envelope", "sequoia", sk, home, str(tmp / "s")), (pub,)),
-            run_variant("debpulse sequoia, fedmsg scope", a.n, debpulse_publisher, receive_debpulse,
-                        ("fedmsg", "sequoia", sk, home, str(tmp / "f")), (pub,)),
+        rates: dict[str, list[float]] = {}
+        ratios: dict[str, list[float]] = {}
+        run = 0
+
+        def variant(name: str, n: int, *args) -> float:  # type: ignore[no-untyped-def]
+            r = run_variant(name, n, *args)[2]
+            rates.setdefault(name, []).append(r)
+            print(f"  run {run + 1}: {name:48} {r:10.0f} msg/s", flush=True)
+            return r
+
+        for run in range(a.runs):
+            raw = variant("raw pyzmq PUB/SUB, pre-encoded frames", a.n_raw, raw_publisher, receive_raw, (), ())
+            unsigned = variant("debpulse unsigned (scope none)", a.n, debpulse_publisher, receive_debpulse,
+                               ("none", "sequoia", sk, home, str(tmp / f"u{run}")), (None,))
+            variant("debpulse unsigned, no outbox", a.n, debpulse_publisher, receive_debpulse,
+                    ("none", "sequoia", sk, home, str(tmp / f"un{run}"), False), (None,))
+            signing, verifying = bare_signing_in_child(sk, a.n // 4)
+            rates.setdefault("pysequoia alone: signatures, one core", []).append(signing)
+            rates.setdefault("pysequoia alone: verifications, one core", []).append(verifying)
+            print(f"  run {run + 1}: pysequoia alone: {signing:.0f} signatures/s, {verifying:.0f} "
+                  "verifications/s", flush=True)
+            signed = variant("debpulse sequoia, envelope scope", a.n, debpulse_publisher, receive_debpulse,
+                             ("envelope", "sequoia", sk, home, str(tmp / f"s{run}")), (pub,))
+            variant("debpulse sequoia, envelope scope, no outbox", a.n, debpulse_publisher, receive_debpulse,
+                    ("envelope", "sequoia", sk, home, str(tmp / f"sn{run}"), False), (pub,))
+            variant("debpulse sequoia, envelope scope, 2 signing processes", a.n, debpulse_publisher,
+                    receive_debpulse, ("envelope", "sequoia", sk, home, str(tmp / f"s2{run}"), True, 2), (pub,))
+            fedmsg_scope = variant("debpulse sequoia, fedmsg scope", a.n, debpulse_publisher, receive_debpulse,
+                                   ("fedmsg", "sequoia", sk, home, str(tmp / f"f{run}")), (pub,))
+            ratios.setdefault("unsigned / raw pyzmq", []).append(unsigned / raw)
+            ratios.setdefault("signed (envelope) / pysequoia signing alone", []).append(signed / signing)
+            ratios.setdefault("signed (fedmsg scope) / pysequoia signing alone", []).append(fedmsg_scope / signing)
+        slow = [
             run_variant("debpulse gnupg backend (signing)", a.n_gpg, debpulse_publisher, receive_debpulse,
                         ("envelope", "gnupg", fpr, home, str(tmp / "g")), (pub,)),
         ]
         fed = run_fedmsg(a.n_gpg, key.home, fpr)
         if fed:
-            rows.append(fed)
-        rate = {name: r for name, _, r in rows}
-        print("\nsigned publish -> receive -> verify, 1 KB bodies, ed25519 key")
-        print(f"{'variant':44} {'messages':>9} {'msg/s':>10}")
-        for name, n, r in rows:
-            print(f"{name:44} {n:9d} {r:10.0f}")
-        raw = rate["raw pyzmq PUB/SUB, pre-encoded frames"]
-        print(f"\nunsigned / raw pyzmq: {rate['debpulse unsigned (scope none)'] / raw:.2f} (goal >= 0.5)")
+            slow.append(fed)
+        print(f"\nsigned publish -> receive -> verify, 1 KB bodies, ed25519 key; median of {a.runs} runs (range)")
+        print(f"{'variant':52} {'msg/s':>10}")
+        for name, values in rates.items():
+            print(f"{name:52} {spread(values)}")
+        for name, _, r in slow:
+            print(f"{name:52} {r:10.0f}  (one run)")
+        print("\nratios, each within one run (median, range):")
+        goals = {"unsigned / raw pyzmq": 0.5, "signed (envelope) / pysequoia signing alone": 0.8}
+        for name, values in ratios.items():
+            goal = f"  (goal >= {goals[name]})" if name in goals else ""
+            print(f"  {name:52} {ratio(values)}{goal}")
         if fed:
             f = fed[2]
-            print(f"sequoia envelope / fedmsg gpg: {rate['debpulse sequoia, envelope scope'] / f:.0f}x (goal >= 50x)")
-            print(f"sequoia fedmsg scope / fedmsg gpg: {rate['debpulse sequoia, fedmsg scope'] / f:.0f}x")
-            print(f"debpulse gnupg / fedmsg gpg: {rate['debpulse gnupg backend (signing)'] / f:.1f}x")
+            signed_median = statistics.median(rates["debpulse sequoia, envelope scope"])
+            print(f"  sequoia envelope / fedmsg gpg: {signed_median / f:.0f}x; "
+                  f"debpulse gnupg / fedmsg gpg: {slow[0][2] / f:.1f}x")
 
         print("\nthe cost of durability (publish only: sign, store, send)")
         for label, r in durability(a.n, sk, tmp):
-            print(f"{label:44} {r:10.0f} msg/s")
+            print(f"{label:52} {r:10.0f} msg/s")
         print(f"\ncatch-up of {a.catchup} missed messages from the replay endpoint (verified): "
               f"{catchup(a.catchup, sk, pub, tmp):.0f} msg/s")
     finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from testbus import ROOT, GpgKey, free_port
 
-from .roles import Notify, Role, command, drop_role, install_role, scrape, service, wait_metric
+from .roles import Notify, Role, command, drop_role, install_role, service, wait_metric
 
 LOCAL = "tcp://127.0.0.1"
 UNITS = ROOT / "deploy" / "systemd"
@@ -179,7 +179,9 @@ def test_git_webhook_ready_and_metrics(git_host: Role, notify: Notify) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(req, timeout=5)
         assert refused.value.code == 401
-        assert scrape(port)['debpulse_git_webhook_requests_total{code="401"}'] == 1
+        # Counted once the answer is written: the client may ask before that.
+        assert wait_metric(port, 'debpulse_git_webhook_requests_total{code="401"}', 1)[
+            'debpulse_git_webhook_requests_total{code="401"}'] == 1
         webhook.send_signal(signal.SIGTERM)
         assert webhook.wait(15) == 0
 

@@ -71,21 +71,28 @@ class AttackerSocket:
         self.sock.bind(self.endpoint)
 
     def send_until(self, frames: list[list[bytes]], probe: Callable[[int], list[bytes]],
-                   seen: Callable[[], bool], timeout: float = 30.0) -> None:
-        """Send `frames` and then a valid probe, again and again, until
-        `seen()` says a probe arrived: everything sent before it has been
-        through the component too (one socket keeps the order)."""
+                   seen: Callable[[int], bool], timeout: float = 30.0) -> None:
+        """Send valid probes until `seen(n)` says probe n arrived (the
+        component is connected: a PUB socket drops what it sends before),
+        then `frames` and another probe, again and again, until a probe sent
+        after them arrives: everything sent before it on this socket has
+        been through the component."""
         deadline = time.monotonic() + timeout
         n = 0
+        connected = False
         while time.monotonic() < deadline:
             n += 1
-            for f in frames:
-                self.sock.send_multipart(f)
+            if connected:
+                for f in frames:
+                    self.sock.send_multipart(f)
             self.sock.send_multipart(probe(n))
             end = time.monotonic() + 0.5
             while time.monotonic() < end:
-                if seen():
-                    return
+                if seen(n):
+                    if connected:
+                        return
+                    connected = True
+                    break
                 time.sleep(0.02)
         raise AssertionError("the component never received the attacker's socket")
 

@@ -52,3 +52,31 @@ def test_tampered_data_and_unknown_keys(gpg_key, rsa_key, keyring):
 def test_garbage_signature_is_bad_not_a_crash(gpg_key):
     with pytest.raises(BadSignature):
         SequoiaKeyring.from_files([gpg_key.public_file]).verify(DATA, b"not a signature")
+
+
+def test_two_signing_processes_sign_a_batch_and_outlive_their_helper(gpg_key, caplog):
+    """signing_processes = 2: a helper process signs half of a large batch;
+    if it dies, this process signs its share and nothing is lost."""
+    import os
+    import signal
+
+    from debpulse.emitters.signing import PARALLEL_FROM
+
+    signer = SequoiaSigner.from_file(gpg_key.secret_file)
+    signer.processes = 2
+    keyring = SequoiaKeyring.from_files([gpg_key.public_file])
+    data = [f"event {n}".encode() * (n + 1) for n in range(40)]
+    try:
+        for _ in range(2):
+            signatures = signer.sign_many(data)
+            assert [keyring.verify(d, s) for d, s in zip(data, signatures, strict=True)] == [gpg_key.fingerprint] * 40
+            helper = signer._helper
+            assert helper is not None and helper._proc.poll() is None
+        os.kill(helper._proc.pid, signal.SIGKILL)
+        helper._proc.wait(10)
+        signatures = signer.sign_many(data)
+        assert [keyring.verify(d, s) for d, s in zip(data, signatures, strict=True)] == [gpg_key.fingerprint] * 40
+        assert signer._helper is None and "signing helper process failed" in caplog.text
+        assert len(signer.sign_many(data[:PARALLEL_FROM])) == PARALLEL_FROM  # in this process from now on
+    finally:
+        signer.close()

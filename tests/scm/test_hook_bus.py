@@ -181,6 +181,9 @@ def test_relay_down_pushes_succeed_and_arrive_later(bus, bus_git: Git, tmp_path:
     assert len(list(spool.glob("*.json"))) == 10
     bus.start()
     sub = bus.subscriber()
+    # The relay may have published the spool before the subscriber asked
+    # where it stands: follow it from its first message (its outbox was empty).
+    sub.sub.follow(bus.replay, after=0)
     got = sub.wait(10, timeout=20)
     assert len(got) == 10 and all(r.verdict.ok for r in got)
     assert [r.body["commit"]["rev"] for r in got if r.topic.endswith("git.receive")] == revs
