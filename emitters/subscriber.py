@@ -141,8 +141,6 @@ class Subscriber:
             self._next_discovery = time.monotonic() + self.discovery.refresh_interval
         else:
             self._next_discovery = float("inf")
-        if not wanted and not self._connected:
-            wanted = {LOCAL_RELAY}
         for e in sorted(wanted - self._connected):
             log.info("connecting to %s", e)
             self._sock.connect(e)

@@ -3,7 +3,7 @@ root: every absolute path it names moved below that root, and every file or
 directory it names made (keys, keyrings, queues, Maildirs), so that the real
 programs can run from it unchanged otherwise.
 
-Also a NOTIFY_SOCKET for readiness and a /metrics reader.
+Also running a program as its unit would (ready on READY=1) and a /metrics reader.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import base64
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testbus import ROOT, GpgKey, free_port
+from testbus import ROOT, GpgKey, Notify, free_port
 
 EXAMPLES = ROOT / "deploy" / "examples" / "etc-debpulse"
 ROLES = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
@@ -126,47 +125,6 @@ def drop_role(role: Role) -> None:
 def command(script: str) -> list[str]:
     """A console script of this installation, as the units' /usr/bin/... would be."""
     return [str(Path(sys.executable).with_name(script))]
-
-
-class Notify:
-    """The service manager's end of sd_notify: an AF_UNIX datagram socket."""
-
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / "notify.sock"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(self.path))
-        self.messages: list[str] = []
-
-    def wait_for(self, state: str, proc: subprocess.Popen, timeout: float = 20.0) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(state in m.split("\n") for m in self.messages):
-                return self.messages
-            if proc.poll() is not None:
-                raise AssertionError(f"exited with {proc.returncode} before {state}: {_tail(proc)}")
-            self.sock.settimeout(0.1)
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                pass
-        raise AssertionError(f"no {state} within {timeout} s (got {self.messages})")
-
-    def drain(self) -> list[str]:
-        """Every message received so far."""
-        self.sock.settimeout(0)
-        while True:
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except BlockingIOError:
-                return self.messages
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def _tail(proc: subprocess.Popen) -> str:
-    log = getattr(proc, "log_path", None)
-    return Path(log).read_text()[-2000:] if log else ""
 
 
 @contextmanager
