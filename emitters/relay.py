@@ -99,10 +99,18 @@ class Relay:
                 log.warning("refused a client request: %s", exc)
                 requests.append((ident, str(exc)))
         events = [e for _, evs in requests if not isinstance(evs, str) for e in evs]
+        new: list[bool] = []
         if events:
             self.publisher.publish_events(events, validated=True)
+            new = self.publisher.last_new
+        at = 0
         for ident, evs in requests:
-            answer = {"ok": False, "error": evs} if isinstance(evs, str) else {"ok": True, "count": len(evs)}
+            if isinstance(evs, str):
+                answer: dict[str, Any] = {"ok": False, "error": evs}
+            else:
+                # "published": how many were new (a key seen before is not sent again).
+                answer = {"ok": True, "count": len(evs), "published": sum(new[at:at + len(evs)])}
+                at += len(evs)
             self._sock.send_multipart([ident, json.dumps(answer).encode()])
 
     def drain_spool(self) -> int:

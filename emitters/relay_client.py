@@ -32,6 +32,7 @@ class RelayClient:
         self.opts = opts
         self.spool = Spool(opts.spool_dir)
         self.last_route = ""
+        self.last_published: int | None = None  # new messages of the last call, as the relay said (None: spooled)
         self._sock: Any = None
 
     def emit(self, event: Event) -> None:
@@ -50,6 +51,8 @@ class RelayClient:
             if not answer.get("ok"):
                 raise SchemaError(str(answer.get("error", "the relay refused the events")))
             self.last_route = "relay"
+            published = answer.get("published")
+            self.last_published = published if isinstance(published, int) else None
             return "relay"
         try:
             for item in items:
@@ -61,6 +64,7 @@ class RelayClient:
         log.warning("no relay answered at %s within %gs; %d event(s) spooled in %s",
                     self.opts.relay, self.opts.relay_timeout, len(items), self.spool.directory)
         self.last_route = "spool"
+        self.last_published = None
         return "spool"
 
     def close(self) -> None:
