@@ -108,12 +108,17 @@ class Publisher:
         stored = self.outbox.append_many(items)
         out = []
         self.last_new = [new for _, _, new in stored]
+        debug = log.isEnabledFor(logging.DEBUG)
         for envelope, data, new in stored:
             if new:
                 self._send(envelope, data)
                 metrics.inc("debpulse_emitted_total", help="messages signed and published", topic=envelope["topic"])
+                if debug:
+                    log.debug("published %s #%s (%s)", envelope["topic"], envelope.get("seq_id"), envelope["msg_id"])
             else:
                 metrics.inc("debpulse_duplicates_suppressed_total", help="events whose key was already published")
+                if debug:
+                    log.debug("not published again: %s (its key was published before)", envelope["msg_id"])
             out.append(envelope)
         self._maybe_prune()
         return out

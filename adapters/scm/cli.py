@@ -75,12 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     after = cli.after_command(i)  # also before the subcommand, as on every command
     after.add_argument("--relay", metavar="URL", help="relay socket for the installed hook")
     after.add_argument("--environment", choices=("dev", "stg", "production"), help="topic environment for the hook")
-    after.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
+    cli.add_common(after)
 
     u = sub("uninstall", "remove the hook and restore the previous one",
             "Remove the hook; a hook it chained is put back.", "debpulse-git uninstall /srv/git/debian/hello.git")
     u.add_argument("repos", nargs="+", metavar="REPO", type=Path)
-    cli.after_command(u).add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    cli.add_common(cli.after_command(u))
 
     w = sub("webhook", "receive GitLab Push Hook and Tag Push Hook events",
             "HTTP receiver for GitLab push events (Salsa).\n\n"
