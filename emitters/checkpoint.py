@@ -21,10 +21,15 @@ class Checkpoint:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.streams: dict[str, dict[str, Any]] = {}
+        # When the first run started: publishers first seen later are
+        # repaired back to it.
+        self.since: float | None = None
         self._last_sync = 0.0
         try:
             data = json.loads(self.path.read_text())
             self.streams = dict(data["streams"])
+            since = data.get("since")
+            self.since = float(since) if isinstance(since, int | float) and not isinstance(since, bool) else None
         except FileNotFoundError:
             pass
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -34,7 +39,7 @@ class Checkpoint:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name("." + self.path.name + ".tmp")
         with open(tmp, "w") as fh:
-            json.dump({"streams": self.streams}, fh, sort_keys=True)
+            json.dump({"since": self.since, "streams": self.streams}, fh, sort_keys=True)
             now = time.monotonic()
             if sync or now - self._last_sync > 1.0:
                 fh.flush()

@@ -85,6 +85,7 @@ def open_subscriber(
     resume: str | None = None,
     auto_ack: bool = True,
     yield_rejected: bool = False,
+    since: float | None = None,
 ) -> Subscriber:
     sub = config.section("subscribe")
     verifier = open_verifier(args, config)
@@ -113,4 +114,5 @@ def open_subscriber(
         hwm=sub.get("high_water_mark", int, 100_000),
         yield_rejected=yield_rejected,
         catchup_interval=float(sub.get("catchup_interval", (int, float), 30)),
+        since=since,
     )

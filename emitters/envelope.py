@@ -27,7 +27,22 @@ SCOPE_FEDMSG = "fedmsg"
 CRYPTO_FOR_SCOPE = {SCOPE_ENVELOPE: "openpgp-envelope", SCOPE_FEDMSG: "gpg"}
 SCOPE_FOR_CRYPTO = {v: k for k, v in CRYPTO_FOR_SCOPE.items()}
 
+# One size bound for the whole bus: publishers refuse to sign an envelope
+# larger than this, the relay refuses such a submission, and subscribers
+# drop a larger frame.  libzmq's own limit on the SUB socket
+# (transport.MAX_WIRE_BYTES) sits above it, so that an oversized frame from
+# a foreign publisher is counted here instead of cutting the connection.
 MAX_FRAME_BYTES = 1 << 20
+# Room left for the envelope around the body (keys, signature, replay URL).
+ENVELOPE_OVERHEAD = 16 << 10
+MAX_BODY_BYTES = MAX_FRAME_BYTES - ENVELOPE_OVERHEAD
+# Nesting deeper than any real message: Python's JSON encoder and decoder
+# recurse, and a body nested a thousand levels deep kills whoever encodes it.
+MAX_DEPTH = 64
+# Seconds since the epoch up to the end of year 9999: what time functions
+# can format; anything larger is not a time.
+MAX_TIMESTAMP = 253402300799
+MAX_SEQ = (1 << 63) - 1
 _MSG_ID_NS = uuid.UUID("5a0a9d2e-4f7d-4a55-9d8b-1f3c2e6b7a10")
 
 
@@ -41,7 +56,54 @@ class MalformedFrame(Exception):
 
 # One encoder for all: json.dumps with keyword arguments builds a new
 # encoder on every call, which costs more than encoding a small value.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+# allow_nan=False: NaN and Infinity are not JSON, and other parsers refuse them.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when `value` nests more than `limit` arrays or objects deep.
+    Iterative, so that checking a hostile value cannot itself overflow."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+def loads(text: str | bytes, what: str = "JSON") -> Any:
+    """Parse untrusted JSON: strict (no NaN or Infinity) and at most MAX_DEPTH
+    deep.  Raises MalformedFrame("not-json" or "too-deep")."""
+    if isinstance(text, bytes | bytearray | memoryview):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedFrame("bad-utf8", what) from None
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:
+        raise MalformedFrame("too-deep", f"{what} nests too deep") from None
+    except ValueError as exc:
+        raise MalformedFrame("not-json", f"{what}: {str(exc)[:100]}") from None
+    # Counting brackets is cheap; only a text with many of them (possibly
+    # inside strings) needs the exact walk.
+    if text.count("[") + text.count("{") > MAX_DEPTH and too_deep(value):
+        raise MalformedFrame("too-deep", f"{what} nests more than {MAX_DEPTH} levels")
+    return value
 
 
 def _scalar(value: Any) -> str:
@@ -57,6 +119,22 @@ def _scalar(value: Any) -> str:
 def canonical(obj: Any) -> bytes:
     """fedmsg's encoding: keys sorted, no spaces, ASCII escapes."""
     return _CANONICAL.encode(obj).encode("ascii")
+
+
+def body_text(body: Any) -> str:
+    """The canonical text of a body that every subscriber can take, or
+    MalformedFrame("too-deep" / "oversized" / "not-json") saying why not."""
+    if not isinstance(body, dict):
+        raise MalformedFrame("bad-types", "the body must be an object")
+    if too_deep(body):
+        raise MalformedFrame("too-deep", f"the body nests more than {MAX_DEPTH} levels")
+    try:
+        text = _CANONICAL.encode(body)
+    except (ValueError, TypeError) as exc:  # NaN, Infinity, a value JSON has no form for
+        raise MalformedFrame("not-json", str(exc)[:100]) from None
+    if len(text) > MAX_BODY_BYTES:
+        raise MalformedFrame("oversized", f"the body is {len(text)} bytes, more than the bus takes ({MAX_BODY_BYTES})")
+    return text
 
 
 def new_msg_id(key: str | None = None, now: float | None = None) -> str:
@@ -147,13 +225,9 @@ def from_frames(frames: Sequence[bytes], max_bytes: int = MAX_FRAME_BYTES) -> di
         raise MalformedFrame("oversized", f"{len(frames[1])} bytes")
     try:
         topic = bytes(frames[0]).decode("utf-8")
-        text = bytes(frames[1]).decode("utf-8")
     except UnicodeDecodeError:
-        raise MalformedFrame("bad-utf8") from None
-    try:
-        envelope = json.loads(text)
-    except ValueError:
-        raise MalformedFrame("not-json") from None
+        raise MalformedFrame("bad-utf8", "topic frame") from None
+    envelope = loads(frames[1], "envelope")
     return check(envelope, topic)
 
 
@@ -166,13 +240,23 @@ def check(envelope: Any, topic: str | None = None) -> dict[str, Any]:
         raise MalformedFrame("missing-keys", ",".join(missing))
     if not isinstance(envelope["topic"], str) or not isinstance(envelope["msg_id"], str):
         raise MalformedFrame("bad-types", "topic and msg_id must be strings")
-    if not isinstance(envelope["timestamp"], int | float) or isinstance(envelope["timestamp"], bool):
+    ts = envelope["timestamp"]
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
         raise MalformedFrame("bad-types", "timestamp must be a number")
+    # NaN fails both comparisons; 10**400 and 1e300 fail the second.
+    if not 0 <= ts <= MAX_TIMESTAMP:
+        shown = "NaN" if ts != ts else "a huge number" if abs(ts) > 1e15 else repr(ts)
+        raise MalformedFrame("bad-timestamp", f"timestamp {shown} is not a time")
+    if not isinstance(envelope["msg"], dict):
+        raise MalformedFrame("bad-types", "msg must be an object")
     if topic is not None and topic != envelope["topic"]:
         # The frame topic is what SUB filters on; an envelope that says
         # otherwise is an attempt to slip past a subscription filter.
         raise MalformedFrame("topic-mismatch", f"{topic!r} != {envelope['topic']!r}")
     seq = envelope.get("seq_id")
-    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or seq < 1):
-        raise MalformedFrame("bad-types", "seq_id must be a positive integer")
+    if seq is not None and (not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_SEQ):
+        raise MalformedFrame("bad-types", "seq_id must be a positive 63-bit integer")
+    for key in ("publisher", "replay"):
+        if key in envelope and not isinstance(envelope[key], str):
+            raise MalformedFrame("bad-types", f"{key} must be a string")
     return envelope

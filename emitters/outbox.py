@@ -96,6 +96,12 @@ class Outbox:
         row = self._db().execute("SELECT min(seq_id) FROM messages").fetchone()
         return int(row[0]) if row[0] is not None else self.last_seq() + 1
 
+    def first_seq_since(self, timestamp: float) -> int:
+        """The first seq_id stamped at or after `timestamp`, or the next
+        number to come when there is none."""
+        row = self._db().execute("SELECT min(seq_id) FROM messages WHERE timestamp >= ?", (timestamp,)).fetchone()
+        return int(row[0]) if row[0] is not None else self.last_seq() + 1
+
     def find_key(self, key: str) -> dict[str, Any] | None:
         row = self._db().execute("SELECT envelope FROM messages WHERE key=?", (key,)).fetchone()
         return json.loads(row[0]) if row else None

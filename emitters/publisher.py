@@ -17,6 +17,7 @@ from typing import Any
 from . import envelope as env
 from . import metrics, transport
 from .config import Config
+from .errors import SchemaError
 from .event import Event
 from .messages import message_type
 from .options import BusOptions
@@ -52,7 +53,7 @@ class Publisher:
         # bind becomes this host's name); worked out once, not per message.
         self._replay_advertised = transport.advertised(self.replay_endpoint) if self.replay_endpoint else None
         self._last_prune = 0.0
-        # Of the events of the last publish_events call, which were new
+        # Of the events of the last send (publish_events), which were new
         # (False: their key was published before, nothing was sent).
         self.last_new: list[bool] = []
         self._announcement: Any = None  # announce.KeptAnnouncement
@@ -101,12 +102,22 @@ class Publisher:
         """Store and send events in one outbox transaction; returns envelopes.
         An event whose key was already published is not published again.
         `validated`: the caller (the relay) has checked the bodies already."""
+        stored = self.store(events, validated=validated)
+        self.send(stored)
+        return [envelope for envelope, _, _ in stored]
+
+    def store(self, events: Sequence[Event], *, validated: bool = False) -> list[tuple[dict[str, Any], bytes, bool]]:
+        """Number, sign and commit events to the outbox: from here on they
+        are durable (the relay acknowledges at this point).  Returns
+        (envelope, wire bytes, is new) per event, for `send`."""
+        # Size and depth first (the builders check them), then the schema.
+        items = [(e.key, self._builder(e)) for e in events]
         if not validated:
             for e in events:
                 message_type(e.topic).validate(e.body)  # SchemaError: an adapter bug
-        items = [(e.key, self._builder(e)) for e in events]
-        stored = self.outbox.append_many(items)
-        out = []
+        return self.outbox.append_many(items)
+
+    def send(self, stored: Sequence[tuple[dict[str, Any], bytes, bool]]) -> None:
         self.last_new = [new for _, _, new in stored]
         debug = log.isEnabledFor(logging.DEBUG)
         for envelope, data, new in stored:
@@ -119,15 +130,17 @@ class Publisher:
                 metrics.inc("debpulse_duplicates_suppressed_total", help="events whose key was already published")
                 if debug:
                     log.debug("not published again: %s (its key was published before)", envelope["msg_id"])
-            out.append(envelope)
         self._maybe_prune()
-        return out
 
     def _builder(self, event: Event):  # type: ignore[no-untyped-def]
         topic = full_topic(self.opts.environment, event.topic)
         now = time.time()
         msg_id = env.new_msg_id(event.key, now)
-        msg_json = env.canonical(event.body).decode("ascii")
+        try:
+            msg_json = env.body_text(event.body)
+        except env.MalformedFrame as exc:
+            # Subscribers could not take it: refuse before anything is signed.
+            raise SchemaError(f"{event.topic}: {exc}") from None
 
         def build(seq: int) -> tuple[dict[str, Any], bytes]:
             extra: dict[str, Any] = {"seq_id": seq, "publisher": self.stream}

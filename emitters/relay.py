@@ -3,7 +3,10 @@
 Clients (the git hook, debpulse-logger) send events over a local socket
 whose file permissions decide who may publish; the relay checks them,
 numbers, signs, stores and publishes them, and acknowledges once they are
-in the outbox.  It drains the spool at start and every few seconds.
+in the outbox.  What subscribers could not take (too large, too deep, not
+its topic's schema) is refused with the reason.  It drains the spool at
+start, every few seconds, and before any newer event, so that a
+producer's order holds across a relay outage.
 """
 
 from __future__ import annotations
@@ -15,34 +18,54 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import zmq
 
+from . import envelope as env
 from . import metrics, transport
-from .errors import SchemaError
+from .errors import ConfigError, SchemaError
 from .event import Event
 from .messages import message_type
 from .publisher import Publisher
 from .spool import Spool
+from .topics import check_relative
 
 log = logging.getLogger(__name__)
 BATCH = 1000
 SPOOL_EVERY = 2.0
 
 
-def _event(item: Any) -> Event:
-    if not isinstance(item, dict) or not isinstance(item.get("topic"), str) or not isinstance(item.get("body"), dict):
-        raise SchemaError("an event needs a topic (string) and a body (object)")
-    key = item.get("key")
-    event = Event(item["topic"], item["body"], key if isinstance(key, str) else None, str(item.get("origin", "")))
-    from .topics import check_relative
+class Refused(Exception):
+    """A submission the relay will not publish; `str()` is the one line the
+    client gets back."""
 
+
+def parse_submission(part: bytes) -> Event:
+    """One submitted event (a JSON object: topic, body, key, origin) into an
+    Event, or Refused with the reason.  Pure: what subscribers could not take
+    (too large, too deep, not the topic's schema) is refused here, before it
+    is signed, stored and replayed to everyone forever."""
+    if len(part) > env.MAX_FRAME_BYTES:
+        raise Refused(f"the event is {len(part)} bytes, more than the bus takes ({env.MAX_FRAME_BYTES})")
     try:
-        check_relative(event.topic)
-    except Exception as exc:
-        raise SchemaError(str(exc)) from None
-    message_type(event.topic).validate(event.body)
+        item = env.loads(part, "the event")
+    except env.MalformedFrame as exc:
+        raise Refused(str(exc)) from None
+    if not isinstance(item, dict) or not isinstance(item.get("topic"), str) or not isinstance(item.get("body"), dict):
+        raise Refused("an event needs a topic (string) and a body (object)")
+    try:
+        check_relative(item["topic"])
+        env.body_text(item["body"])
+    except (ConfigError, env.MalformedFrame) as exc:
+        raise Refused(str(exc)) from None
+    key = item.get("key")
+    origin = item.get("origin")
+    event = Event(item["topic"], item["body"], key if isinstance(key, str) else None,
+                  origin if isinstance(origin, str) else "")
+    try:
+        message_type(event.topic).validate(event.body)
+    except SchemaError as exc:
+        raise Refused(str(exc)) from None
     return event
 
 
@@ -52,6 +75,7 @@ class Relay:
         self.listen = listen
         self.spool = Spool(publisher.opts.spool_dir)
         self.rejected = self.spool.directory / "rejected"
+        self._spool_seen: int | None = None
         self._sock = transport.context().socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.LINGER, 0)
         if listen.startswith("ipc://"):
@@ -84,7 +108,7 @@ class Relay:
 
     def _serve_batch(self) -> None:
         """Take every waiting request (up to BATCH), store them in one
-        transaction, then acknowledge each."""
+        transaction, acknowledge each, then send them on the bus."""
         requests: list[tuple[bytes, list[Event] | str]] = []
         while len(requests) < BATCH:
             try:
@@ -93,40 +117,72 @@ class Relay:
                 break
             ident, parts = frames[0], frames[1:]
             try:
-                requests.append((ident, [_event(json.loads(p)) for p in parts]))
-            except (ValueError, SchemaError) as exc:
-                metrics.inc("debpulse_relay_refused_total", help="client requests refused by the relay")
-                log.warning("refused a client request: %s", exc)
-                requests.append((ident, str(exc)))
+                requests.append((ident, [parse_submission(p) for p in parts]))
+            except Refused as exc:
+                self._refuse(ident, requests, str(exc))
+            except Exception as exc:  # whatever a submission raises, the relay goes on
+                log.exception("unexpected error reading a client request")
+                self._refuse(ident, requests, f"the relay could not read the request ({type(exc).__name__})")
+        # What producers spooled while no relay answered is older than what
+        # they send now: publish it first, so that each producer's order holds.
+        self._drain_if_spooled()
         events = [e for _, evs in requests if not isinstance(evs, str) for e in evs]
-        new: list[bool] = []
-        if events:
-            self.publisher.publish_events(events, validated=True)
-            new = self.publisher.last_new
+        stored = self.publisher.store(events, validated=True) if events else []
+        # Durable from here: acknowledge before the (slower) sending.
+        new = [is_new for _, _, is_new in stored]
         at = 0
         for ident, evs in requests:
             if isinstance(evs, str):
-                answer: dict[str, Any] = {"ok": False, "error": evs}
+                answer: dict[str, object] = {"ok": False, "error": evs}
             else:
                 # "published": how many were new (a key seen before is not sent again).
                 answer = {"ok": True, "count": len(evs), "published": sum(new[at:at + len(evs)])}
                 at += len(evs)
             self._sock.send_multipart([ident, json.dumps(answer).encode()])
+        if stored:
+            self.publisher.send(stored)
+
+    def _refuse(self, ident: bytes, requests: list[tuple[bytes, list[Event] | str]], reason: str) -> None:
+        metrics.inc("debpulse_relay_refused_total", help="client requests refused by the relay")
+        log.warning("refused a client request: %s", reason)
+        requests.append((ident, reason))
+
+    def _drain_if_spooled(self) -> None:
+        """drain_spool when the spool directory changed since the last look
+        (one stat per batch instead of a listing)."""
+        try:
+            mtime = os.stat(self.spool.directory).st_mtime_ns
+        except OSError:
+            return
+        if mtime != self._spool_seen:
+            self._spool_seen = mtime
+            self.drain_spool()
 
     def drain_spool(self) -> int:
-        """Publish what short-lived clients spooled while no relay answered."""
+        """Publish what short-lived clients spooled while no relay answered,
+        oldest first, in batches."""
         drained = 0
-        for path in self.spool:
-            try:
-                event = _event(json.loads(path.read_text()))
-            except (ValueError, SchemaError) as exc:
-                self._reject(path, str(exc))
-                continue
-            except OSError:
-                continue
-            self.publisher.publish_events([event], validated=True)
-            path.unlink()
-            drained += 1
+        while True:
+            paths, events = [], []
+            for path in self.spool:
+                try:
+                    events.append(parse_submission(path.read_bytes()))
+                except Refused as exc:
+                    self._reject(path, str(exc))
+                    continue
+                except OSError:
+                    continue  # taken by a concurrent drain, or unreadable for now
+                paths.append(path)
+                if len(paths) >= BATCH:
+                    break
+            if not events:
+                break
+            self.publisher.publish_events(events, validated=True)
+            for path in paths:
+                path.unlink(missing_ok=True)
+            drained += len(paths)
+            if len(paths) < BATCH:
+                break
         if drained:
             metrics.inc("debpulse_spool_drained_total", drained, help="spooled events published by the relay")
             log.info("published %d spooled event(s)", drained)
@@ -135,7 +191,10 @@ class Relay:
     def _reject(self, path: Path, reason: str) -> None:
         self.rejected.mkdir(parents=True, exist_ok=True)
         target = self.rejected / path.name
-        os.rename(path, target)
+        try:
+            os.rename(path, target)
+        except OSError:
+            return  # taken by a concurrent drain
         target.with_name(target.name + ".reason").write_text(" ".join(reason.split()) + "\n")
         metrics.inc("debpulse_spool_rejected_total", help="spooled events that could not be published")
         log.warning("spooled event %s rejected: %s", path.name, reason)

@@ -34,6 +34,7 @@ class RelayClient:
         self.last_route = ""
         self.last_published: int | None = None  # new messages of the last call, as the relay said (None: spooled)
         self._sock: Any = None
+        self._why = ""  # why the last call went to the spool, in words
 
     def emit(self, event: Event) -> None:
         self.emit_many([event])
@@ -61,8 +62,8 @@ class RelayClient:
             raise EmitError(f"no relay at {self.opts.relay} and cannot spool to {self.spool.directory}: "
                             f"{exc.strerror}") from None
         metrics.inc("debpulse_spooled_total", len(items), help="events written to the spool (no relay answered)")
-        log.warning("no relay answered at %s within %gs; %d event(s) spooled in %s",
-                    self.opts.relay, self.opts.relay_timeout, len(items), self.spool.directory)
+        log.warning("%s; %d event(s) spooled in %s, which the relay publishes when it is back",
+                    self._why, len(items), self.spool.directory)
         self.last_route = "spool"
         self.last_published = None
         return "spool"
@@ -84,7 +85,8 @@ class RelayClient:
         endpoint = self.opts.relay
         if self._sock is None and endpoint.startswith("ipc://") \
                 and not _unix_socket_listening(endpoint[len("ipc://"):]):
-            return None  # no relay: go to the spool at once instead of waiting
+            self._why = f"no relay is running at {endpoint}"
+            return None  # go to the spool at once instead of waiting
         import zmq
 
         from . import transport
@@ -103,17 +105,22 @@ class RelayClient:
             if not sock.poll(0, zmq.POLLOUT) and endpoint.startswith("ipc://") \
                     and not _unix_socket_listening(endpoint[len("ipc://"):]):
                 self._drop()  # the relay went away: the spool, at once
+                self._why = f"the relay at {endpoint} went away"
                 return None
             if not _wait(sock, zmq.POLLOUT, deadline):
                 self._drop()
+                self._why = f"no relay took the events at {endpoint} within {self.opts.relay_timeout:g}s"
                 return None
             sock.send_multipart([json.dumps(i).encode() for i in items], zmq.NOBLOCK)
             if not _wait(sock, zmq.POLLIN, deadline):
                 self._drop()
+                self._why = (f"the relay at {endpoint} did not acknowledge within {self.opts.relay_timeout:g}s "
+                             "(busy or stuck)")
                 return None
             return json.loads(sock.recv())
-        except (zmq.ZMQError, ValueError):
+        except (zmq.ZMQError, ValueError) as exc:
             self._drop()
+            self._why = f"talking to the relay at {endpoint} failed ({exc})"
             return None
 
 

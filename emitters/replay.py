@@ -9,7 +9,6 @@ single {"error": "..."} frame; status is {"status": {...}}.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import zmq
 
 from . import metrics, transport
-from .envelope import MalformedFrame, canonical, check
+from .envelope import MalformedFrame, canonical, check, loads
 from .outbox import MAX_REPLY, Outbox
 
 __all__ = ["MAX_REPLY", "ReplayServer", "ReplayError", "request"]
@@ -52,19 +51,23 @@ class ReplayServer:
 
     def answer(self, request: bytes) -> list[bytes]:
         try:
-            query = json.loads(request)
+            query = loads(request, "query")
             if not isinstance(query, dict):
                 raise ValueError("query must be a JSON object")
             if query.get("status"):
-                return [canonical({"status": {
+                status = {
                     "publisher": self.publisher,
                     "stream": self.outbox.stream,
                     "first_seq": self.outbox.first_seq(),
                     "last_seq": self.outbox.last_seq(),
-                }})]
+                }
+                if "since" in query:
+                    # Where a subscriber that started at `since` begins.
+                    status["first_seq_since"] = self.outbox.first_seq_since(float(query["since"]))
+                return [canonical({"status": status})]
             found = self.outbox.query_raw(query)
-        except (ValueError, TypeError, KeyError) as exc:
-            return [canonical({"error": str(exc)})]
+        except (ValueError, TypeError, KeyError, OverflowError, MalformedFrame) as exc:
+            return [canonical({"error": str(exc)[:200]})]
         metrics.inc("debpulse_replayed_total", len(found), help="envelopes sent by the replay endpoint")
         return found or [b""]
 
@@ -83,6 +86,7 @@ def request(endpoint: str, query: dict[str, Any], timeout: float = 5.0) -> list[
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
     sock.setsockopt(zmq.SNDTIMEO, int(timeout * 1000))
+    sock.setsockopt(zmq.MAXMSGSIZE, transport.MAX_WIRE_BYTES)
     try:
         sock.connect(endpoint)
         sock.send(canonical(query))
@@ -96,17 +100,27 @@ def request(endpoint: str, query: dict[str, Any], timeout: float = 5.0) -> list[
     if frames == [b""]:
         return []
     out = []
+    skipped = 0
     for f in frames:
         try:
-            data = json.loads(f)
-        except ValueError:
-            raise ReplayError(f"{endpoint}: answer is not JSON") from None
+            data = loads(f, "answer")
+        except MalformedFrame:
+            skipped += 1
+            continue
         if isinstance(data, dict) and "error" in data and "topic" not in data:
-            raise ReplayError(f"{endpoint}: {data['error']}")
+            raise ReplayError(f"{endpoint}: {str(data['error'])[:200]}")
         if isinstance(data, dict) and "status" in data and "topic" not in data:
+            if not isinstance(data["status"], dict):
+                raise ReplayError(f"{endpoint}: malformed status")
             return [data]
         try:
             out.append(check(data))
-        except MalformedFrame as exc:
-            raise ReplayError(f"{endpoint}: malformed envelope in answer ({exc})") from None
+        except MalformedFrame:
+            skipped += 1
+    if skipped:
+        # One unreadable envelope must not block the repair of the others;
+        # what stays missing is reported to the consumer as a gap.
+        metrics.inc("debpulse_rejected_total", skipped, help="received messages rejected, by reason",
+                    reason="malformed-replay")
+        log.warning("%s: skipped %d malformed envelope(s) in a replay answer", endpoint, skipped)
     return out

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import zmq
 
@@ -103,6 +104,7 @@ class Subscriber:
         yield_rejected: bool = False,
         catchup_interval: float = 30.0,
         replay_timeout: float = 2.0,
+        since: float | None = None,
     ) -> None:
         self.verifier = verifier
         self.topics = [t for t in (topics or [""])]
@@ -121,6 +123,23 @@ class Subscriber:
         self._next_discovery = 0.0
         self._next_catchup = 0.0
         self._last_live = 0.0
+        # Replay endpoints of publishers not heard yet, asked at the next
+        # catch-up for what they published since the start: announced ones
+        # (True: asked until they answer) and, once, the relay's well-known
+        # replay port beside a configured relay endpoint (9940 -> 9941).
+        self._probe: dict[str, bool] = {}
+        self._guessed: set[str] = set()
+        # The start of the subscription: every message stamped in or after
+        # this second is delivered, also from a publisher first seen later
+        # (a slow joiner misses the first moments of a PUB socket).  A
+        # checkpoint keeps the start of its first run.
+        if checkpoint is not None and checkpoint.since is not None:
+            self.since: float | None = checkpoint.since
+        else:
+            self.since = since if since is not None else time.time()
+            if checkpoint is not None:
+                checkpoint.since = self.since
+                checkpoint.save(sync=True)
         if checkpoint:
             for name, st in checkpoint.streams.items():
                 self._streams[name] = _Stream(last=int(st["last"]), replay=st.get("replay"),
@@ -134,13 +153,20 @@ class Subscriber:
         wanted = set(self._static)
         if self.discovery is not None:
             try:
-                wanted |= {p.endpoint for p in self.discovery.current()}
+                found = self.discovery.current()
+                wanted |= {p.endpoint for p in found}
+                known = {st.replay for st in self._streams.values()}
+                self._probe.update({p.replay: True for p in found if p.replay and p.replay not in known})
             except Exception as exc:  # discovery trouble must not stop delivery
                 log.warning("discovery failed: %s", exc)
                 wanted |= self._connected
             self._next_discovery = time.monotonic() + self.discovery.refresh_interval
         else:
             self._next_discovery = float("inf")
+        for e in sorted(wanted - self._connected - self._guessed):
+            self._guessed.add(e)
+            if urlsplit(e).scheme == "tcp" and e.endswith(":9940"):
+                self._probe.setdefault(transport.replay_endpoint_for(e), False)
         for e in sorted(wanted - self._connected):
             log.info("connecting to %s", e)
             self._sock.connect(e)
@@ -230,29 +256,50 @@ class Subscriber:
             self._count(exc.reason)
             log.warning("dropped a malformed frame set: %s", exc)
             return
-        self._accept(envelope, replayed=False)
+        self._accept_safely(envelope, replayed=False)
+
+    def _accept_safely(self, envelope: dict[str, Any], *, replayed: bool) -> None:
+        """_accept, but nothing a hostile envelope raises stops the subscriber."""
+        try:
+            self._accept(envelope, replayed=replayed)
+        except Exception as exc:
+            self._count("malformed")
+            log.warning("dropped %s: %s: %s", "a replayed envelope" if replayed else "a frame set",
+                        type(exc).__name__, str(exc)[:200])
 
     def _accept(self, envelope: dict[str, Any], *, replayed: bool) -> None:
         stream, seq = envelope.get("publisher"), envelope.get("seq_id")
         st = self._streams.get(stream) if isinstance(stream, str) else None
         if st is not None and isinstance(seq, int) and seq <= st.last and not _in(st.missing, seq):
+            # Only this frame is dropped, so trusting its unsigned claim costs nothing.
             self._count("already-delivered")
             return
         verdict = self.verifier.check(envelope, replayed=replayed)
         if not verdict.ok:
             self._count(verdict.reason)
-            log.warning("rejected %s (%s): %s %s", envelope.get("msg_id"), envelope.get("topic"),
+            log.warning("rejected %s (%s): %s %s", str(envelope.get("msg_id"))[:80], str(envelope.get("topic"))[:200],
                         verdict.reason, verdict.detail)
             if self.yield_rejected:
                 self._ready.append(Received(envelope, verdict, replayed))
             return
-        if not isinstance(stream, str) or not isinstance(seq, int):
-            # A publisher without sequence numbers (plain fedmsg): no repair.
+        if verdict.scope != env.SCOPE_ENVELOPE or not isinstance(stream, str) or not isinstance(seq, int):
+            # The stream and its numbers are not under the signature (the
+            # fedmsg scope signs msg alone; plain fedmsg has no numbers):
+            # never let them stop delivery or announce a loss.  Such
+            # messages are delivered as they come, deduplicated by the
+            # verifier, with no repair.
             self._deliver(envelope, verdict, replayed)
             return
         if st is None:
             st = self._streams[stream] = _Stream(last=seq - 1, acked=seq - 1)
-        if isinstance(envelope.get("replay"), str):
+            if isinstance(envelope.get("replay"), str):
+                st.replay = envelope["replay"]
+                self._probe.pop(st.replay, None)
+                if not replayed:
+                    # Joined late: repair back to the start of the subscription.
+                    first = self._first_since(st.replay, stream, seq)
+                    st.last = st.acked = min(first, seq) - 1
+        elif isinstance(envelope.get("replay"), str):
             st.replay = envelope["replay"]
         if seq <= st.last:  # a late repair of a missing range
             _remove(st.missing, seq)
@@ -265,7 +312,28 @@ class Subscriber:
         st.last = seq
         self._deliver(envelope, verdict, replayed)
 
+    def _first_since(self, replay_endpoint: str, stream: str, default: int) -> int:
+        """The first seq_id `stream` published in or after the subscription's
+        start second, asked of its replay endpoint; `default` if unknown."""
+        if self.since is None:
+            return default
+        try:
+            found = replay.request(replay_endpoint, {"status": True, "since": int(self.since)}, self.replay_timeout)
+            status = found[0]["status"] if found else {}
+        except (replay.ReplayError, KeyError, TypeError):
+            log.warning("could not ask %s what %s published since the start; following it from now",
+                        replay_endpoint, stream)
+            return default
+        first = status.get("first_seq_since") if isinstance(status, dict) else None
+        if status.get("publisher") != stream or not isinstance(first, int) or isinstance(first, bool):
+            return default
+        if first < default:
+            log.info("joined %s at %d; fetching %d..%d, published since the start", stream, default, first, default - 1)
+        return first
+
     def _deliver(self, envelope: dict[str, Any], verdict: Verdict, replayed: bool) -> None:
+        if replayed and not any(envelope["topic"].startswith(t) for t in self.topics):
+            return  # a repair brings the whole stream; the SUB filter only the topics asked for
         metrics.inc("debpulse_received_total", help="verified messages delivered to the consumer")
         self._ready.append(Received(envelope, verdict, replayed))
 
@@ -294,7 +362,7 @@ class Subscriber:
             if not found:
                 break
             for e in found:
-                self._accept(e, replayed=True)
+                self._accept_safely(e, replayed=True)
             lo = max(e["seq_id"] for e in found) + 1
         if last is not None and any(r[0] <= last and r[1] >= first for r in st.missing):
             self._report_lost(stream, st, first, last)
@@ -304,8 +372,8 @@ class Subscriber:
         for r in [r for r in st.missing if r[0] <= last and r[1] >= first]:
             st.missing.remove(r)
             self._count("gap-permanent")
-            self._ready.append(Gap(stream, r[0], r[1], "not in the publisher's outbox (pruned or replaced)",
-                                   permanent=True))
+            self._ready.append(Gap(stream, r[0], r[1], "not in the publisher's outbox (pruned or replaced), "
+                                   "or not readable", permanent=True))
 
     def _catch_up(self) -> bool:
         """Retry missing ranges, and ask each stream for anything after the
@@ -325,9 +393,33 @@ class Subscriber:
                 continue
             for e in found:
                 if e.get("publisher") == name:
-                    self._accept(e, replayed=True)
+                    self._accept_safely(e, replayed=True)
             more = more or len(found) >= replay.MAX_REPLY
+        for endpoint, keep in sorted(self._probe.items()):
+            more = self._probe_publisher(endpoint, keep) or more
         return more
+
+    def _probe_publisher(self, endpoint: str, keep: bool) -> bool:
+        """Ask a publisher not heard on the live socket yet for what it
+        published since the start (it may have sent only before we joined)."""
+        try:
+            found = replay.request(endpoint, {"status": True, "since": int(self.since or time.time())},
+                                   self.replay_timeout if keep else min(self.replay_timeout, 0.5))
+            status = found[0]["status"] if found else {}
+            name, first = status.get("publisher"), status.get("first_seq_since")
+        except (replay.ReplayError, KeyError, TypeError, AttributeError):
+            if not keep:
+                self._probe.pop(endpoint, None)
+            return False
+        self._probe.pop(endpoint, None)
+        if not isinstance(name, str) or name in self._streams or not isinstance(first, int):
+            return False
+        last_seq = status.get("last_seq")
+        if not isinstance(last_seq, int) or first > last_seq:
+            return False  # nothing since the start: the live socket will bring the first one
+        st = self._streams[name] = _Stream(last=first - 1, replay=endpoint, acked=first - 1)
+        self._fetch(name, st, first, None)
+        return True
 
     def follow(self, replay_endpoint: str, after: int | None = None) -> str:
         """Follow a publisher known by its replay endpoint from message

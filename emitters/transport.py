@@ -10,6 +10,7 @@ import zmq
 
 from .errors import ConfigError
 
+MAX_WIRE_BYTES = 4 << 20
 _context: zmq.Context | None = None
 
 
@@ -48,8 +49,10 @@ def connect_sub(endpoints: list[str], topics: list[str], hwm: int) -> zmq.Socket
     # Reconnect by ourselves, quickly at first, backing off to 5 s.
     sock.setsockopt(zmq.RECONNECT_IVL, 100)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, 5000)
-    # A frame larger than this is dropped by libzmq (and the peer disconnected).
-    sock.setsockopt(zmq.MAXMSGSIZE, 4 << 20)
+    # libzmq drops a frame larger than this and cuts the connection; it sits
+    # well above the bus's own bound (envelope.MAX_FRAME_BYTES), which our
+    # publishers never exceed and subscribers count as "oversized".
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_WIRE_BYTES)
     for t in topics or [""]:
         sock.setsockopt(zmq.SUBSCRIBE, t.encode())
     for e in endpoints:

@@ -63,6 +63,12 @@ class Verifier:
 
     def check(self, envelope: Mapping[str, Any], *, replayed: bool = False, now: float | None = None) -> Verdict:
         try:
+            return self._check(envelope, replayed, now)
+        except Exception as exc:  # whatever a hostile envelope raises is a rejection, never a crash
+            return Verdict(False, MALFORMED, detail=f"{type(exc).__name__}: {str(exc)[:100]}")
+
+    def _check(self, envelope: Mapping[str, Any], replayed: bool, now: float | None) -> Verdict:
+        try:
             sig = env.signature_of(envelope)
         except env.MalformedFrame as exc:
             return Verdict(False, MALFORMED, detail=str(exc))
@@ -73,16 +79,22 @@ class Verifier:
         if not replayed and self.window and abs((now or time.time()) - float(envelope["timestamp"])) > self.window:
             return Verdict(False, OUT_OF_WINDOW, verdict.scope, verdict.signer,
                            f"timestamp {envelope['timestamp']}")
-        msg_id = envelope["msg_id"]
-        if msg_id in self._seen:
-            return Verdict(False, DUPLICATE, verdict.scope, verdict.signer, msg_id)
-        self._seen[msg_id] = None
+        # Under the fedmsg scope msg_id is not signed: a genuine message sent
+        # again under a new msg_id carries the same signature, so that is the
+        # key that recognises it.
+        seen = envelope["msg_id"] if verdict.scope != env.SCOPE_FEDMSG else "sig:" + str(envelope["signature"])
+        if seen in self._seen:
+            return Verdict(False, DUPLICATE, verdict.scope, verdict.signer, envelope["msg_id"])
+        self._seen[seen] = None
         if len(self._seen) > self._remember:
             self._seen.popitem(last=False)
         return verdict
 
-    def forget(self, msg_id: str) -> None:
-        self._seen.pop(msg_id, None)
+    def forget(self, envelope: Mapping[str, Any]) -> None:
+        """Let this message be accepted again (a consumer that could not
+        take it and will receive it once more)."""
+        self._seen.pop(envelope.get("msg_id"), None)
+        self._seen.pop("sig:" + str(envelope.get("signature")), None)
 
     def _check_signature(self, envelope: Mapping[str, Any], sig: tuple[str, bytes] | None) -> Verdict:
         if sig is None:

@@ -168,8 +168,7 @@ class Notify:
 
     def close(self) -> None:
         self.sock.close()
-        self.path.unlink(missing_ok=True)
-        if self._own:
+        if self._own:  # a directory given is the caller's, socket file and all
             shutil.rmtree(self.dir, ignore_errors=True)
 
 

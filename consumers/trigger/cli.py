@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from debpulse.emitters import cli, metrics, paths
+from debpulse.emitters import cli, metrics, paths, systemd
 from debpulse.emitters.consumer import open_subscriber
 from debpulse.emitters.errors import ConfigError
 
@@ -115,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     dead = args.dead_letter or state / "trigger" / (args.resume or "default") / "dead-letter"
     runner = Runner(retry, DeadLetters(dead))
     sub = open_subscriber(args, config, topics=topics.subscription(), resume=args.resume, auto_ack=False)
+    # Subscribed: every message from here on reaches the command.
+    systemd.notify("READY=1")
     try:
         trigger = Trigger(sub, topics, command, runner, concurrency=concurrency, debounce=debounce,
                           max_batch=max_batch)

@@ -23,7 +23,7 @@ example:
 With no signing key configured the relay makes one on first start
 (<state>/relay/secret-key.asc) and publishes its certificate beside it as
 signing-key.asc, which local subscribers trust by default: enough for a
-first try, not for production (see the README).
+first try, not for production (see the manual, "Security model").
 """
 
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testbus import ROOT, GpgKey, Notify, free_port
+from testbus import ROOT, GpgKey, Notify, free_port  # noqa: F401  (Notify: re-exported for the tests here)
 
 EXAMPLES = ROOT / "deploy" / "examples" / "etc-debpulse"
 ROLES = sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
