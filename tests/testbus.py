@@ -197,6 +197,24 @@ def start_ready(argv: list[str], env: dict[str, str], log: Path, timeout: float 
         notify.close()
 
 
+def connect_and_wait(sock, endpoint: str, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """Connect a ZeroMQ socket and return once the ZMTP handshake with the
+    peer is done (the socket's own monitor says so): a SUB socket has then
+    sent its subscriptions, instead of a test hoping a fixed sleep is enough."""
+    import zmq
+    from zmq.utils.monitor import recv_monitor_message
+
+    monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    try:
+        sock.connect(endpoint)
+        if not monitor.poll(int(timeout * 1000)):
+            raise AssertionError(f"no handshake with {endpoint} within {timeout} s")
+        recv_monitor_message(monitor)
+    finally:
+        sock.disable_monitor()
+        monitor.close(0)
+
+
 class Bus:
     def __init__(self, base: Path, key: GpgKey) -> None:
         self.key = key

@@ -133,7 +133,7 @@ def test_subscriber_slower_than_the_high_water_mark_is_repaired(gpg_key, tmp_pat
 
 
 def test_replay_endpoint_down_then_back(gpg_key, tmp_path):
-    from testbus import Bus
+    from testbus import Bus, connect_and_wait
 
     b = Bus(tmp_path / "bus", gpg_key)
     replay_sock = tmp_path / "bus" / "replay.sock"
@@ -150,8 +150,7 @@ def test_replay_endpoint_down_then_back(gpg_key, tmp_path):
         sub._sock.disconnect(b.endpoint)
         c.emit_many([Event("logger.log", {"log": f"cut{n}"}) for n in range(5)])
         os.rename(replay_sock, str(replay_sock) + ".off")      # the replay endpoint goes away
-        sub._sock.connect(b.endpoint)
-        time.sleep(0.5)
+        connect_and_wait(sub._sock, b.endpoint)
         c.emit(Event("logger.log", {"log": "after"}))
         items = []
         deadline = time.monotonic() + 15
