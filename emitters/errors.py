@@ -19,6 +19,12 @@ class InputError(DebpulseError):
         self.reason = reason.splitlines()[0] if reason else "unknown reason"
 
 
+class TooLarge(InputError):
+    """What an adapter made of an input is more than the bus takes (too
+    large or too deep): the input is moved aside like any other bad input,
+    instead of being signed into a message no subscriber could read."""
+
+
 class ConfigError(DebpulseError):
     """The operator's configuration or command line is wrong: exit 2, one line."""
 

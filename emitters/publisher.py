@@ -17,7 +17,7 @@ from typing import Any
 from . import envelope as env
 from . import metrics, transport
 from .config import Config
-from .errors import SchemaError
+from .errors import SchemaError, TooLarge
 from .event import Event
 from .messages import message_type
 from .options import BusOptions
@@ -140,6 +140,8 @@ class Publisher:
             msg_json = env.body_text(event.body)
         except env.MalformedFrame as exc:
             # Subscribers could not take it: refuse before anything is signed.
+            if exc.reason in ("oversized", "too-deep"):
+                raise TooLarge(f"{event.topic}: {exc}") from None
             raise SchemaError(f"{event.topic}: {exc}") from None
 
         def build(seq: int) -> tuple[dict[str, Any], bytes]:

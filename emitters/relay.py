@@ -37,7 +37,12 @@ SPOOL_EVERY = 2.0
 
 class Refused(Exception):
     """A submission the relay will not publish; `str()` is the one line the
-    client gets back."""
+    client gets back, `too_large` whether it is refused for its size or depth
+    (the client then treats its input as bad, not its own code)."""
+
+    def __init__(self, reason: str, *, too_large: bool = False) -> None:
+        super().__init__(reason)
+        self.too_large = too_large
 
 
 def parse_submission(part: bytes) -> Event:
@@ -46,18 +51,21 @@ def parse_submission(part: bytes) -> Event:
     (too large, too deep, not the topic's schema) is refused here, before it
     is signed, stored and replayed to everyone forever."""
     if len(part) > env.MAX_FRAME_BYTES:
-        raise Refused(f"the event is {len(part)} bytes, more than the bus takes ({env.MAX_FRAME_BYTES})")
+        raise Refused(f"the event is {len(part)} bytes, more than the bus takes ({env.MAX_FRAME_BYTES})",
+                      too_large=True)
     try:
         item = env.loads(part, "the event")
     except env.MalformedFrame as exc:
-        raise Refused(str(exc)) from None
+        raise Refused(str(exc), too_large=exc.reason == "too-deep") from None
     if not isinstance(item, dict) or not isinstance(item.get("topic"), str) or not isinstance(item.get("body"), dict):
         raise Refused("an event needs a topic (string) and a body (object)")
     try:
         check_relative(item["topic"])
         env.body_text(item["body"])
-    except (ConfigError, env.MalformedFrame) as exc:
+    except ConfigError as exc:
         raise Refused(str(exc)) from None
+    except env.MalformedFrame as exc:
+        raise Refused(str(exc), too_large=exc.reason in ("oversized", "too-deep")) from None
     key = item.get("key")
     origin = item.get("origin")
     event = Event(item["topic"], item["body"], key if isinstance(key, str) else None,
@@ -109,7 +117,7 @@ class Relay:
     def _serve_batch(self) -> None:
         """Take every waiting request (up to BATCH), store them in one
         transaction, acknowledge each, then send them on the bus."""
-        requests: list[tuple[bytes, list[Event] | str]] = []
+        requests: list[tuple[bytes, list[Event] | Refused]] = []
         while len(requests) < BATCH:
             try:
                 frames = self._sock.recv_multipart(zmq.NOBLOCK)
@@ -119,21 +127,21 @@ class Relay:
             try:
                 requests.append((ident, [parse_submission(p) for p in parts]))
             except Refused as exc:
-                self._refuse(ident, requests, str(exc))
+                self._refuse(ident, requests, exc)
             except Exception as exc:  # whatever a submission raises, the relay goes on
                 log.exception("unexpected error reading a client request")
-                self._refuse(ident, requests, f"the relay could not read the request ({type(exc).__name__})")
+                self._refuse(ident, requests, Refused(f"the relay could not read the request ({type(exc).__name__})"))
         # What producers spooled while no relay answered is older than what
         # they send now: publish it first, so that each producer's order holds.
         self._drain_if_spooled()
-        events = [e for _, evs in requests if not isinstance(evs, str) for e in evs]
+        events = [e for _, evs in requests if not isinstance(evs, Refused) for e in evs]
         stored = self.publisher.store(events, validated=True) if events else []
         # Durable from here: acknowledge before the (slower) sending.
         new = [is_new for _, _, is_new in stored]
         at = 0
         for ident, evs in requests:
-            if isinstance(evs, str):
-                answer: dict[str, object] = {"ok": False, "error": evs}
+            if isinstance(evs, Refused):
+                answer: dict[str, object] = {"ok": False, "error": str(evs), "too_large": evs.too_large}
             else:
                 # "published": how many were new (a key seen before is not sent again).
                 answer = {"ok": True, "count": len(evs), "published": sum(new[at:at + len(evs)])}
@@ -142,10 +150,10 @@ class Relay:
         if stored:
             self.publisher.send(stored)
 
-    def _refuse(self, ident: bytes, requests: list[tuple[bytes, list[Event] | str]], reason: str) -> None:
+    def _refuse(self, ident: bytes, requests: list[tuple[bytes, list[Event] | Refused]], why: Refused) -> None:
         metrics.inc("debpulse_relay_refused_total", help="client requests refused by the relay")
-        log.warning("refused a client request: %s", reason)
-        requests.append((ident, reason))
+        log.warning("refused a client request: %s", why)
+        requests.append((ident, why))
 
     def _drain_if_spooled(self) -> None:
         """drain_spool when the spool directory changed since the last look

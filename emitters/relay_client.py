@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import metrics
-from .errors import EmitError, SchemaError
+from .errors import EmitError, SchemaError, TooLarge
 from .event import Event
 from .options import BusOptions
 from .spool import Spool
@@ -50,7 +50,8 @@ class RelayClient:
         answer = self._ask_relay(items)
         if answer is not None:
             if not answer.get("ok"):
-                raise SchemaError(str(answer.get("error", "the relay refused the events")))
+                why = str(answer.get("error", "the relay refused the events"))
+                raise TooLarge(why) if answer.get("too_large") else SchemaError(why)
             self.last_route = "relay"
             published = answer.get("published")
             self.last_published = published if isinstance(published, int) else None

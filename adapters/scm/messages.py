@@ -51,6 +51,7 @@ class ReceiveMessage(Message):
                     "branch": {"type": "string", "minLength": 1},
                     "agent": _TEXT,
                     "seen": {"type": "boolean"},
+                    "message_truncated": {"type": "boolean"},
                     "url": _URL,
                     "stats": {
                         "type": "object",
@@ -64,6 +65,7 @@ class ReceiveMessage(Message):
                                     "properties": {"additions": _COUNT, "deletions": _COUNT, "lines": _COUNT},
                                 },
                             },
+                            "files_omitted": {"type": "integer", "minimum": 1},
                             "total": {
                                 "type": "object",
                                 "required": ["additions", "deletions", "lines", "files"],

@@ -49,11 +49,18 @@ def _url(ctx: Context, suffix: str) -> str | None:
     return f"{ctx.web_url.rstrip('/')}/-/{suffix}" if ctx.web_url else None
 
 
+# What a commit may list before its message would be too large for the bus:
+# an upstream import adds tens of thousands of files in one commit.  The
+# rest is counted (stats.total.files stays the full number) and said.
+MAX_FILES = 500
+MAX_MESSAGE_CHARS = 64 * 1024
+
+
 def receive(ctx: Context, branch: str, commit: dict[str, Any], origin: str = "") -> Event:
     """`commit` holds name, email, summary, message, stats, rev, seen, url;
     the rest of fedmsg's fields come from the context."""
     body = {
-        **commit,
+        **_bounded(commit),
         "username": ctx.agent,
         "agent": ctx.agent,
         "repo": ctx.repo,
@@ -61,6 +68,22 @@ def receive(ctx: Context, branch: str, commit: dict[str, Any], origin: str = "")
         "branch": branch,
     }
     return Event("git.receive", {"commit": body}, key=commit_key(ctx.repo, branch, commit["rev"]), origin=origin)
+
+
+def _bounded(commit: dict[str, Any]) -> dict[str, Any]:
+    """The commit with its file list and message shortened to what the bus
+    takes, saying how much was left out (`stats.files_omitted`,
+    `message_truncated`)."""
+    stats = commit.get("stats") or {}
+    files = stats.get("files") or {}
+    if len(files) > MAX_FILES:
+        kept = dict(sorted(files.items())[:MAX_FILES])
+        commit = {**commit, "stats": {**stats, "files": kept, "files_omitted": len(files) - MAX_FILES}}
+    message = commit.get("message")
+    if isinstance(message, str) and len(message) > MAX_MESSAGE_CHARS:
+        commit = {**commit, "message": message[:MAX_MESSAGE_CHARS], "message_truncated": True,
+                  "summary": commit.get("summary", "")[:1000]}
+    return commit
 
 
 def _ref_body(ctx: Context, u: RefUpdate) -> dict[str, Any]:

@@ -62,8 +62,11 @@ class AmqpMessage:
 
 
 def to_amqp(item: Received, *, priority: int = 0) -> AmqpMessage:
-    """The AMQP form of a verified bus message."""
+    """The AMQP form of a verified bus message; ValueError for one that AMQP
+    cannot carry (a routing key is at most 255 bytes)."""
     envelope = item.envelope
+    if len(item.topic.encode()) > 255:
+        raise ValueError(f"topic of {len(item.topic.encode())} bytes: AMQP routing keys end at 255")
     headers: dict[str, Any] = {
         "fedora_messaging_schema": SCHEMA_NAME,
         # When the event happened, not when it was bridged: a catch-up after

@@ -177,7 +177,13 @@ class Bridge:
                                 help="bus messages lost before the bridge (permanent gaps)")
                 self._inflight.append((item, None))
             elif self.wanted(item):
-                message = to_amqp(item, priority=self.priority)
+                try:
+                    message = to_amqp(item, priority=self.priority)
+                except Exception as exc:  # a verified but unbridgeable message is told, never fatal
+                    log.error("%s (%s) cannot be bridged: %s", item.msg_id, item.topic[:200], exc)
+                    metrics.inc("debpulse_bridge_unbridgeable_total", help="verified messages AMQP cannot carry")
+                    self._inflight.append((item, None))
+                    continue
                 # A steady stream goes out in bursts, not only when the window is full.
                 self._inflight.append((item, self.publisher.publish(message, flush=len(self._inflight) % 64 == 0)))
             else:

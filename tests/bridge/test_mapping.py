@@ -7,6 +7,8 @@ import datetime
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from debpulse.consumers.bridge.amqp import ENVELOPE_HEADER, SCHEMA_NAME, envelope_from_amqp, to_amqp
 from debpulse.emitters import envelope as env
@@ -104,3 +106,29 @@ def test_names_unfit_for_a_header_key_are_left_out(gpg_key, shared_fixtures):
     body = {**event.body, "source": "has space"}
     h = to_amqp(received(gpg_key, type(event)(event.topic, body, event.key))).headers
     assert not [k for k in h if k.startswith("fedora_messaging_rpm_")]
+
+
+# Any body a trusted publisher could have signed and a subscriber accepted:
+# JSON at most 64 deep (what the bus takes), any text, any integer size.
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=30,
+)
+_topics = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=300)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(st.text(max_size=12), _json, max_size=6), topic=_topics)
+def test_any_verified_message_is_bridged_or_refused_with_a_reason(gpg_key, body, topic):
+    envelope = env.check(env.loads(env.canonical({"topic": topic, "msg": body, "timestamp": 1_600_000_000,
+                                                  "msg_id": "2026-x", "i": 1, "username": "u"})))
+    item = Received(envelope, Verifier(SequoiaKeyring.from_files([])).check(envelope, replayed=True))
+    try:
+        m = to_amqp(item)
+    except ValueError as exc:
+        assert len(topic.encode()) > 255 and "255" in str(exc)
+        return
+    assert m.routing_key == topic and json.loads(m.body) == body
+    back = envelope_from_amqp(m.headers, m.body)
+    assert back["msg"] == body and back["topic"] == topic

@@ -298,3 +298,23 @@ def test_config_file_alone_runs_it(bus, tmp_path: Path, dak_samples: Path) -> No
     assert r.returncode == 0, r.stderr.decode()
     [m] = sub.wait(1)
     assert m.summary == "Nathan Scott uploaded xfsprogs 5.6.0-1 to unstable"
+
+
+def test_a_reject_too_large_for_the_bus_is_moved_aside(bus, tmp_path: Path) -> None:
+    """A reason of 2 MB would make a message no subscriber could take: the
+    relay refuses it, and the mail goes to the quarantine with that reason
+    while the next mail flows."""
+    box = tmp_path / "Maildir"
+    mailbox.Maildir(box, create=True)
+    huge = dakmail.rejected("big_1.0-1_source.changes", "big", "1.0-1", "source", "lintian: " + "E" * (2 << 20))
+    fine = dakmail.rejected("small_1.0-1_source.changes", "small", "1.0-1", "source", "missing signature")
+    sub = bus.subscriber()
+    with Adapter(bus, tmp_path, "--maildir", str(box)) as dak:
+        for data in (huge, fine):
+            mailbox.Maildir(box, create=False).add(data)
+        [m] = sub.wait(1)
+        assert m.body["source"] == "small"
+        quarantine = dak.state / "quarantine"
+        dak.wait_for(lambda: len(list(quarantine.glob("*.reason"))) == 1, "the big mail moved aside")
+        [reason] = [p.read_text() for p in quarantine.glob("*.reason")]
+        assert "more than the bus takes" in reason

@@ -186,3 +186,40 @@ def test_relay_down_pushes_succeed_and_arrive_later(bus, bus_git: Git, tmp_path:
     assert [r.body["commit"]["rev"] for r in got if r.topic.endswith("git.receive")] == revs
     assert len({r.body.get("commit", {}).get("rev") or r.body["new"] for r in got}) == 5
     print(f"push durations with the relay down: {', '.join(f'{d * 1000:.0f} ms' for d in durations)}")
+
+
+def test_upstream_import_of_14500_files_arrives_live(bus, bus_git: Git, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """One commit adding ~14,500 files once became a 1.6 MB message that
+    every subscriber dropped as oversized: the file list is shortened, and
+    the message says by how much."""
+    from debpulse.adapters.scm.push import MAX_FILES
+    from debpulse.emitters.envelope import MAX_FRAME_BYTES
+
+    git = bus_git
+    bare, work = hooked_repo(git, tmp_path)
+    sub = bus.subscriber()
+    # Small pushes until one arrives live: the SUB socket has joined.
+    for n in range(50):
+        git.commit(work, f"Prepare {n}")
+        git(work, "push", "-q", "origin", "master")
+        if any(not r.replayed for r in sub.wait(3 if n else 2, timeout=30)):
+            break
+    for d in range(145):
+        (work / "upstream" / f"dir{d:03}").mkdir(parents=True)
+        for f in range(100):
+            (work / "upstream" / f"dir{d:03}" / f"source-file-{f:03}.c").write_text(f"/* {d} {f} */\n")
+    git(work, "add", "upstream")
+    git(work, "commit", "-q", "-m", "New upstream version 1.0")
+    git(work, "push", "-q", "origin", "master")
+    wait_drained(bare)
+    got = by_topic(sub.wait(2, timeout=30))
+    [received] = got["receive"]
+    stats = received.body["commit"]["stats"]
+    assert stats["total"]["files"] == 14500 and len(stats["files"]) == MAX_FILES
+    assert stats["files_omitted"] == 14500 - MAX_FILES
+    # It came live (an idle subscriber's catch-up may fetch it first; the
+    # live frame is then recognised as already delivered), never dropped.
+    assert sub.wait(1, timeout=3) == []  # take the live frames still on their way
+    assert "oversized" not in sub.sub.counts
+    assert not received.replayed or sub.sub.counts.get("already-delivered", 0) >= 1
+    assert len(received.envelope["signature"]) + len(str(received.body)) < MAX_FRAME_BYTES

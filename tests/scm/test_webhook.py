@@ -211,3 +211,19 @@ def test_receiver_refuses_bad_requests(bus, receiver: Receiver) -> None:  # type
     reasons = sorted(p.read_text() for p in receiver.rejected.glob("*.reason"))
     assert len(reasons) == 2 and any(r.startswith("not JSON") for r in reasons)
     assert receiver.post(good).status_code == 200 and len(sub.wait(3)) == 3
+
+
+def test_upstream_import_is_shortened_to_what_the_bus_takes() -> None:
+    from debpulse.adapters.scm.push import MAX_FILES, MAX_MESSAGE_CHARS
+    from debpulse.emitters import envelope as env
+
+    payload = push_payload()
+    payload["commits"][1]["added"] = [f"upstream/dir{d:03}/file-{f:03}.c" for d in range(145) for f in range(100)]
+    payload["commits"][1]["message"] = "New upstream version 1.0\n\n" + "x" * (2 * MAX_MESSAGE_CHARS)
+    events = gitlab_events(payload)
+    commit = events[2].body["commit"]
+    assert commit["stats"]["total"]["files"] == 14501 and len(commit["stats"]["files"]) == MAX_FILES
+    assert commit["stats"]["files_omitted"] == 14501 - MAX_FILES
+    assert commit["message_truncated"] is True and len(commit["message"]) == MAX_MESSAGE_CHARS
+    message_type(events[2].topic).validate(events[2].body)
+    assert len(env.body_text(events[2].body)) < env.MAX_BODY_BYTES
