@@ -182,13 +182,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.request_timeout)
 
     def _answer(self, code: int, text: str) -> None:
+        # Counted before the answer goes out: whoever got it can see it counted.
+        metrics.inc("debpulse_git_webhook_requests_total", code=str(code), help="webhook requests by answer")
         body = (text + "\n").encode()
         self.send_response(code)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        metrics.inc("debpulse_git_webhook_requests_total", code=str(code), help="webhook requests by answer")
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         srv = self.server
