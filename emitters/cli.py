@@ -46,13 +46,18 @@ _prog: str | None = None
 _AFTER = "__after_command"
 
 
+def man_reference(prog: str) -> str:
+    """Where --help sends the reader for the whole story."""
+    return f"See {prog.split()[0]}(1) and the manual for more."
+
+
 def parser(prog: str, description: str, epilog: str = "") -> Parser:
     global _prog
     _prog = prog  # errors name the command, also when run as `python -m ...`
     return Parser(
         prog=prog,
         description=description,
-        epilog=epilog,
+        epilog=(epilog.rstrip("\n") + "\n\n" if epilog else "") + man_reference(prog),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
 

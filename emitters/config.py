@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +20,8 @@ SYSTEM_CONFIG = Path("/etc/debpulse/debpulse.toml")
 # Every table some debpulse program reads.  One file serves all the programs
 # of a host, so each ignores the others' tables; a table that no program
 # reads is a typo ([dakk]) that would silently leave the defaults in force.
-KNOWN_TABLES = {"bus", "subscribe", "dns", "signer", "dak", "wannabuild", "debbugs", "git", "trigger", "bridge"}
+KNOWN_TABLES = {"bus", "subscribe", "dns", "signer", "dak", "wannabuild", "debbugs", "git", "trigger", "bridge",
+                "archive", "web", "irc", "notify", "desktop"}
 T = TypeVar("T")
 _MISSING: Any = object()
 
@@ -83,16 +85,27 @@ class Section:
                 raise ConfigError(f"{self.where}: [{self.name}] unknown key {key!r}")
 
 
+def parse_toml(data: bytes, where: str) -> dict[str, Any]:
+    """The tables of one TOML file's bytes (sans-I/O); ConfigError naming
+    `where` when they are not TOML."""
+    try:
+        return tomllib.loads(data.decode())
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise ConfigError(f"{where}: values nested too deeply") from None
+
+
 def _read(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
     except PermissionError:
         raise ConfigError(f"{path}: permission denied") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    return parse_toml(data, str(path))
 
 
 def load_config(path: str | None = None) -> Config:
@@ -108,15 +121,21 @@ def load_config(path: str | None = None) -> Config:
         confd = SYSTEM_CONFIG.parent / "conf.d"
     if confd.is_dir():
         files += sorted(confd.glob("*.toml"))
+    return merge_config((str(f), _read(f)) for f in files)
+
+
+def merge_config(files: Iterable[tuple[str, dict[str, Any]]]) -> Config:
+    """One Config from the tables of each file (name, tables), later files
+    over earlier ones table by table; unknown tables are refused."""
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}
-    for f in files:
-        for key, value in _read(f).items():
+    for name, tables in files:
+        for key, value in tables.items():
             if isinstance(value, dict) and isinstance(merged.get(key), dict):
                 merged[key] = {**merged[key], **value}
             else:
                 merged[key] = value
-            origin[key] = str(f)
+            origin[key] = name
     config = Config(merged, origin)
     config.check_tables()
     return config

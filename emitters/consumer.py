@@ -14,7 +14,7 @@ from .discovery import Discovery
 from .envelope import SCOPE_ENVELOPE, SCOPE_FEDMSG
 from .errors import ConfigError
 from .policy import Policy
-from .signing import open_keyring
+from .signing import Keyring, SequoiaKeyring, open_keyring
 from .subscriber import Subscriber
 from .verify import Verifier
 
@@ -36,6 +36,36 @@ def local_relay_certificate(state_dir: Path | None = None) -> Path:
     return (state_dir or paths.state_dir()) / "relay" / "signing-key.asc"
 
 
+class LocalRelayKeyring:
+    """The local relay's certificate, read again whenever the file changes
+    (made after the subscriber started, or a new key after a reset)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._keyring = SequoiaKeyring([])
+
+    def _current(self) -> SequoiaKeyring:
+        try:
+            st = self.path.stat()
+            stamp = (st.st_mtime_ns, st.st_ino)
+        except OSError:
+            return self._keyring
+        if stamp != self._stamp:
+            try:
+                self._keyring = SequoiaKeyring.from_files([self.path])
+                self._stamp = stamp
+            except ConfigError as exc:  # half-written: try again at the next message
+                log.debug("%s", exc)
+        return self._keyring
+
+    def verify(self, data: bytes, signature: bytes) -> str:
+        return self._current().verify(data, signature)
+
+    def fingerprints(self) -> list[str]:
+        return self._current().fingerprints()
+
+
 def open_verifier(args: argparse.Namespace, config: Config) -> Verifier:
     sub = config.section("subscribe")
     sub.check_keys(SUBSCRIBE_KEYS)
@@ -46,12 +76,15 @@ def open_verifier(args: argparse.Namespace, config: Config) -> Verifier:
         value = sub.get("keyring", (str, list), [])
         keyrings = [value] if isinstance(value, str) else sub.strings("keyring")
     gnupg_home = getattr(args, "gnupg_home", None)
+    keyring: Keyring
     if not keyrings and not gnupg_home:
+        # A first try: `debpulse-relay & debpulse-tail &` starts the tail
+        # before the relay has made its key, so follow the file.
         local = local_relay_certificate(getattr(args, "state_dir", None))
-        if local.exists():
-            log.info("no keyring configured: trusting the local relay's key in %s", local)
-            keyrings = [str(local)]
-    keyring = open_keyring(keyrings, gnupg_home)
+        log.info("no keyring configured: trusting the local relay's key in %s", local)
+        keyring = LocalRelayKeyring(local)
+    else:
+        keyring = open_keyring(keyrings, gnupg_home)
     policy_file = getattr(args, "policy", None) or sub.get("policy", str, None)
     if policy_file:
         policy = Policy.from_file(policy_file)

@@ -170,10 +170,19 @@ def _u16(value: str, what: str) -> int:
 
 def read_endpoints_file(path: Path) -> list[PublisherInfo]:
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read endpoints file: {exc.strerror}") from None
-    return parse_endpoints(text, str(path))
+    return parse_endpoints_file(data, str(path))
+
+
+def parse_endpoints_file(data: bytes, where: str) -> list[PublisherInfo]:
+    """An endpoints file's bytes (sans-I/O): UTF-8 text for parse_endpoints."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    return parse_endpoints(text, where)
 
 
 # --- resolving one domain -----------------------------------------------------

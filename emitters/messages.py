@@ -10,7 +10,9 @@ knows every type that is installed.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
+from email.utils import parseaddr
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
@@ -27,7 +29,10 @@ class Message:
     """A message body together with its meaning.
 
     Subclasses set `topic` (service-relative) and `body_schema`, and override
-    `summary`, `link`, `packages` and `usernames`.
+    `summary`, `link`, `packages`, `usernames` and `agent`.  `packages` and
+    `usernames` name every source package and every person the event
+    concerns (the history's `package=` and `user=` queries find it by
+    them); `agent` is the one person who caused it, when there is one.
     """
 
     topic: ClassVar[str] = ""
@@ -58,8 +63,40 @@ class Message:
     def usernames(self) -> list[str]:
         return []
 
+    def agent(self) -> str | None:
+        return None
+
     def __str__(self) -> str:
         return self.summary()
+
+
+def parse_address(text: str) -> tuple[str, str]:
+    """(name, mail) of an address, as email.utils.parseaddr; ("", "") for
+    one nested so deeply (groups, comments) that parseaddr recurses too far.
+    Message types use it on addresses from the legacy services' input."""
+    try:
+        return parseaddr(text)
+    except RecursionError:
+        return "", ""
+
+
+_LOGIN = re.compile(r"([a-z0-9][a-z0-9._-]*)@debian\.org")
+
+
+def person(address: str | None) -> str | None:
+    """Who an RFC 822 address is, as `usernames` name people: the login of
+    a Debian account (jane@debian.org -> jane), otherwise the address
+    itself in lower case (most contributors have no Debian account)."""
+    mail = parse_address(address or "")[1].strip().lower()
+    if "@" not in mail:
+        return None
+    m = _LOGIN.fullmatch(mail)
+    return m[1] if m else mail
+
+
+def people(*addresses: str | None) -> list[str]:
+    """`person` of each address, in order, once each, the unknown left out."""
+    return list(dict.fromkeys(p for p in map(person, addresses) if p))
 
 
 _validators: dict[type, Any] = {}
@@ -92,6 +129,12 @@ def load_message_types() -> None:
             ep.load()
         except Exception as exc:  # one broken adapter must not blind every consumer
             logging.getLogger(__name__).warning("message types %s not loaded: %s", ep.name, exc)
+
+
+def registered() -> dict[str, type[Message]]:
+    """Every installed message type by its service-relative topic."""
+    load_message_types()
+    return dict(_REGISTRY)
 
 
 def message_type(topic: str) -> type[Message]:

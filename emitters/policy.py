@@ -14,11 +14,11 @@ empty: then every key in the keyring may publish every topic.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .config import parse_toml
 from .errors import ConfigError
 from .topics import topic_matches
 
@@ -67,9 +67,7 @@ class Policy:
     @classmethod
     def from_file(cls, path: str | Path) -> Policy:
         try:
-            data = tomllib.loads(Path(path).read_text())
+            raw = Path(path).read_bytes()
         except OSError as exc:
             raise ConfigError(f"{path}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        return cls.from_tables(data.get("signer", []), str(path))
+        return cls.from_tables(parse_toml(raw, str(path)).get("signer", []), str(path))

@@ -23,6 +23,7 @@ END_SIGNATURE = b"-----END PGP SIGNATURE-----"
 REQUIRED = ("Source", "Version", "Distribution", "Architecture", "Maintainer", "Files")
 _NAME = re.compile(r"^(?P<source>[a-z0-9][a-z0-9.+-]+)_(?P<version>[A-Za-z0-9.+~:-]+)_(?P<arch>[a-z0-9-]+)\.changes$")
 _SOURCE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9.+-]*)(?: \((?P<version>[^)]+)\))?$")
+_BUG = re.compile(r"#?0*([1-9][0-9]{0,9})")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,13 @@ class Changes:
 
 def strip_epoch(version: str) -> str:
     return version.split(":", 1)[1] if ":" in version else version
+
+
+def bug_number(word: str) -> int | None:
+    """A bug number as dak writes one ("570704" or "#570704"), or None when
+    `word` is not one (0, digits other than ASCII, absurdly long)."""
+    m = _BUG.fullmatch(word)
+    return int(m[1]) if m else None
 
 
 def split_name(name: str) -> tuple[str, str, str] | None:
@@ -154,10 +162,11 @@ def parse_changes(data: bytes, keyring: Keyring | None = None) -> Changes:
         raise InputError(f"malformed .changes: Version {version!r}")
 
     closes: list[int] = []
-    for bug in control.get("Closes", "").replace(",", " ").split():
-        if not bug.lstrip("#").isdigit():
-            raise InputError(f"malformed .changes: Closes {bug!r} is not a bug number")
-        closes.append(int(bug.lstrip("#")))
+    for word in control.get("Closes", "").replace(",", " ").split():
+        bug = bug_number(word)
+        if bug is None:
+            raise InputError(f"malformed .changes: Closes {word!r} is not a bug number")
+        closes.append(bug)
 
     files = _files(control)
     urgency = control.get("Urgency", "").split()
@@ -188,8 +197,8 @@ def _present(value: object) -> bool:
 def _files(control: Deb822Changes) -> list[dict[str, Any]]:
     """Files with their SHA-256 (Format 1.8); Format 1.7 only has MD5."""
     try:
-        listed = [(f["name"], int(f["size"])) for f in control["Files"]]
-        sha256 = {f["name"]: (int(f["size"]), f["sha256"]) for f in control.get("Checksums-Sha256", [])}
+        listed = [(f["name"], _size(f["size"])) for f in control["Files"]]
+        sha256 = {f["name"]: (_size(f["size"]), f["sha256"]) for f in control.get("Checksums-Sha256", [])}
     except (KeyError, ValueError, TypeError):
         raise InputError("malformed .changes: bad line in Files or Checksums-Sha256") from None
     if not listed:
@@ -205,3 +214,9 @@ def _files(control: Deb822Changes) -> list[dict[str, Any]]:
         else:
             out.append({"name": name, "size": size, "sha256": None})
     return out
+
+
+def _size(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"size {text!r}")
+    return int(text)

@@ -23,7 +23,7 @@ from debpulse.emitters.errors import InputError
 from debpulse.emitters.event import Event
 
 from . import events
-from .changes import parse_changes, signed_block, split_name
+from .changes import bug_number, parse_changes, signed_block, split_name
 from .removals import REASON_END, REASON_START, parse_summary, split_suites
 from .signature import Keyring
 
@@ -45,7 +45,8 @@ class MailResult:
 
 
 def is_dak_mail(msg: email.message.Message) -> bool:
-    if any("DAK" in v for v in msg.get_all("X-Debian", [])) or msg.get("Debian", "").strip() == "DAK":
+    # str(): a header with 8-bit bytes comes back as an email.header.Header.
+    if any("DAK" in str(v) for v in msg.get_all("X-Debian", [])) or _header(msg, "Debian") == "DAK":
         return True
     # dak's own marker in Bcc-turned-header, and katie's (before 2008).
     return msg.get("X-DAK") is not None or msg.get("X-Katie") is not None
@@ -57,7 +58,7 @@ def _header(msg: email.message.Message, name: str) -> str:
         return ""
     try:
         text = str(make_header(decode_header(value)))
-    except (UnicodeDecodeError, LookupError, email.errors.HeaderParseError):
+    except (ValueError, LookupError, email.errors.HeaderParseError):  # ValueError: a NUL in the charset name
         text = str(value)
     return " ".join(text.split())
 
@@ -96,7 +97,10 @@ def parse_mail(data: bytes, keyring: Keyring | None = None, *, origin: str = "")
     ctx = _Mail(msg, subject, message_id, keyring, origin)
 
     if m := _REMOVED.match(subject):
-        return ctx.removal(int(m["bug"]), m["suites"])
+        bug = bug_number(m["bug"])
+        if bug is None:
+            raise InputError(f"removal mail for no bug: {subject!r}")
+        return ctx.removal(bug, m["suites"])
     if action == "remove":
         raise InputError(f"removal mail with an unknown subject: {subject!r}")
     if m := _ACCEPTED.match(subject):
@@ -141,10 +145,14 @@ class _Mail:
         # Current dak names the file and suite in headers; older announces
         # and bug closures only carry the .changes itself.
         name = self.header("Debian-Changes") or name or changes.filename()
+        if not name.endswith(".changes"):
+            raise InputError(f"Debian-Changes {name[:80]!r} is not a .changes file name")
         suite = self.header("Debian-Suite") or suite or changes.suites[0]
         if policy or "->" in suite:
             # "stable->proposed-updates": accepted into a policy queue, not yet into the suite.
             base, _, queue = suite.partition("->")
+            if not base:
+                raise InputError(f"accepted into no suite: {suite[:80]!r}")
             fields = {**changes.fields(), "suites": [base]}
             return MailResult([events.new(name, fields, day=self.day, route="mail", queue=queue or base,
                                           message_id=self.message_id, origin=self.origin)])

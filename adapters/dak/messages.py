@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-from email.utils import parseaddr
 from typing import Any, ClassVar
 
-from debpulse.emitters.messages import Message, register
+from debpulse.emitters.messages import Message, parse_address, people, person, register
 
 TRACKER = "https://tracker.debian.org/pkg/"
 
@@ -60,18 +58,8 @@ def _schema(required: list[str], extra: dict[str, Any] | None = None) -> dict[st
 def _name(address: str | None) -> str:
     if not address:
         return "someone"
-    name, mail = parseaddr(address)
+    name, mail = parse_address(address)
     return name or mail or address
-
-
-def _debian_logins(*addresses: str | None) -> list[str]:
-    out: list[str] = []
-    for address in addresses:
-        mail = parseaddr(address or "")[1].lower()
-        m = re.fullmatch(r"([a-z0-9][a-z0-9._-]*)@debian\.org", mail)
-        if m and m[1] not in out:
-            out.append(m[1])
-    return out
 
 
 class _Upload(Message):
@@ -82,7 +70,11 @@ class _Upload(Message):
         return [self.body["source"]]
 
     def usernames(self) -> list[str]:
-        return _debian_logins(self.body.get("changed_by"), self.body.get("maintainer"))
+        # The key's owner is not in the body (only its fingerprint, signed_by).
+        return people(self.body.get("changed_by"), self.body.get("maintainer"))
+
+    def agent(self) -> str | None:
+        return person(self.body.get("changed_by"))
 
     def _what(self) -> str:
         b = self.body
@@ -95,6 +87,7 @@ class _Upload(Message):
 
 @register
 class Accepted(_Upload):
+    """An upload was accepted into a suite (an ACCEPTED or Accepted mail, a .changes in queue/done)."""
     topic: ClassVar[str] = "dak.package.accept"
     body_schema: ClassVar[dict[str, Any]] = _schema([
         "source", "version", "architectures", "suites", "maintainer", "changed_by", "urgency",
@@ -109,6 +102,7 @@ class Accepted(_Upload):
 
 @register
 class New(_Upload):
+    """An upload waits in the NEW queue for the ftp-masters (an "is NEW" mail, a .changes in queue/new)."""
     topic: ClassVar[str] = "dak.package.new"
     # An "is NEW" mail names only the upload; the queue file has everything.
     body_schema: ClassVar[dict[str, Any]] = _schema(["source", "version", "changes", "route"])
@@ -121,6 +115,7 @@ class New(_Upload):
 
 @register
 class Rejected(_Upload):
+    """An upload was rejected, with dak's reason (a REJECTED mail, queue/reject and its .reason)."""
     topic: ClassVar[str] = "dak.package.reject"
     body_schema: ClassVar[dict[str, Any]] = _schema(
         ["source", "version", "changes", "reason", "route"],
@@ -163,6 +158,7 @@ _REMOVED_BINARY = {
 
 @register
 class Removed(Message):
+    """Packages were removed from suites (a removal mail, removals.822)."""
     topic: ClassVar[str] = "dak.package.remove"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -197,3 +193,9 @@ class Removed(Message):
     def packages(self) -> list[str]:
         names = [s["name"] for s in self.body["sources"]] + [x["name"] for x in self.body["binaries"]]
         return list(dict.fromkeys(names))
+
+    def usernames(self) -> list[str]:
+        return people(self.body.get("ftpmaster"))
+
+    def agent(self) -> str | None:
+        return person(self.body.get("ftpmaster"))

@@ -17,6 +17,7 @@ from debpulse.emitters.errors import InputError
 from debpulse.emitters.event import Event
 
 from . import events
+from .changes import bug_number
 
 # "      hello |     2.10-3 | source, amd64" (the regex tracker.debian.org uses)
 SUMMARY_LINE = re.compile(r"^\s*(\S+)\s*\|\s*(\S+)\s*\|\s*(.*)$")
@@ -70,9 +71,10 @@ def split_stanzas(buffer: bytes) -> list[tuple[bytes, int]]:
 def _bugs(text: str) -> list[int]:
     out = []
     for word in text.replace(",", " ").split():
-        if not word.lstrip("#").isdigit():
+        bug = bug_number(word)
+        if bug is None:
             raise InputError(f"removals.822: {word!r} is not a bug number")
-        out.append(int(word.lstrip("#")))
+        out.append(bug)
     return out
 
 

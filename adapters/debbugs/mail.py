@@ -46,7 +46,7 @@ NOT_DEBBUGS = "not-debbugs"  # the kind of a mail without debbugs' X-Loop
 SKIPPED = {"ack", "ack-info", "ack-quiet", "ack-info-quiet", "ack-maintonly", "ack-info-maintonly",
            "list", "error", "getinfo", "doc-text", "doc-html"}
 
-_SUBJECT_BUG = re.compile(r"Bug\s*#\s*(\d+)", re.I)
+_SUBJECT_BUG = re.compile(r"Bug\s*#\s*([0-9]{1,9})(?![0-9])", re.I)
 _MSGID = re.compile(r"<[^<>\s]+>")
 
 
@@ -94,7 +94,7 @@ def _header(msg: Message, name: str) -> str | None:
 
 
 def _bug_number(msg: Message, pr_message: list[str]) -> int:
-    if len(pr_message) > 1 and pr_message[1].isdigit():
+    if len(pr_message) > 1 and re.fullmatch(r"[0-9]{1,9}", pr_message[1]):
         return int(pr_message[1])
     m = _SUBJECT_BUG.search(_header(msg, "Subject") or "")
     if m:

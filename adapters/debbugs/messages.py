@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from email.utils import parseaddr
 from typing import Any, ClassVar
 
-from debpulse.emitters.messages import Message, register
+from debpulse.emitters.messages import Message, parse_address, people, person, register
 
 BUG_URL = "https://bugs.debian.org/{}"
 
@@ -75,6 +74,16 @@ CHANGE_SCHEMA: dict[str, Any] = {
         ]},
         "command": {"type": "string"},
         "requested": {"type": "boolean"},
+        # What describe_change reads, typed so that a summary never trips.
+        "added": {"type": "array", "items": {"type": "string"}},
+        "removed": {"type": "array", "items": {"type": "string"}},
+        "versions": {"type": "array", "items": {"type": "string"}},
+        "clones": {"type": "array", "items": {"type": "string"}},
+        "bugs": {"type": "array", "items": {"type": "integer"}},
+        "by": {"type": "array", "items": {"type": "integer"}},
+        "from": _NULLABLE_STRING,
+        "to": _NULLABLE_STRING,
+        "packages": {"type": "string"},
     },
 }
 
@@ -102,14 +111,8 @@ CONTROL_SCHEMA: dict[str, Any] = {
 def display_name(address: str | None) -> str:
     if not address:
         return "someone"
-    name, mail = parseaddr(address)
+    name, mail = parse_address(address)
     return name or mail or address
-
-
-def _debian_login(address: str | None) -> list[str]:
-    _, mail = parseaddr(address or "")
-    local, _, domain = mail.partition("@")
-    return [local] if domain.lower() == "debian.org" and local else []
 
 
 def _package_names(*values: str | None) -> list[str]:
@@ -138,26 +141,36 @@ class _BugMessage(Message):
         return BUG_URL.format(self.body["bug"])
 
     def packages(self) -> list[str]:
-        return _package_names(self.body.get("package"), self.body.get("source"))
+        status = self.body.get("status") or {}
+        return _package_names(self.body.get("package"), self.body.get("source"), *status.get("affects", []))
 
     def usernames(self) -> list[str]:
-        return _debian_login(self.body.get("from"))
+        # The sender (submitter, closer, follower-up), and the owner and
+        # closer the BTS knows when the adapter asked it (status).
+        status = self.body.get("status") or {}
+        return people(self.body.get("from"), status.get("owner"), status.get("done"))
+
+    def agent(self) -> str | None:
+        return person(self.body.get("from"))
 
 
 @register
 class BugReport(_BugMessage):
+    """A new bug was reported."""
     topic = "debbugs.bug.report"
     verb = "new report"
 
 
 @register
 class BugFollowup(_BugMessage):
+    """Someone wrote to a bug."""
     topic = "debbugs.bug.followup"
     verb = "followup"
 
 
 @register
 class BugClose(_BugMessage):
+    """A bug was closed (a -done mail, or fixed by an upload)."""
     topic = "debbugs.bug.close"
 
     def summary(self) -> str:
@@ -168,6 +181,7 @@ class BugClose(_BugMessage):
 
 @register
 class BugForward(_BugMessage):
+    """A bug was forwarded upstream."""
     topic = "debbugs.bug.forward"
 
     def summary(self) -> str:
@@ -206,6 +220,7 @@ def describe_change(change: dict[str, Any]) -> str:
 
 @register
 class BugControl(Message):
+    """Bugs were changed by control commands (tags, severity, reassign, merge, found, fixed, ...)."""
     topic = "debbugs.bug.control"
     body_schema: ClassVar[dict[str, Any]] = CONTROL_SCHEMA
 
@@ -238,4 +253,9 @@ class BugControl(Message):
         return _package_names(*self.body.get("packages", []))
 
     def usernames(self) -> list[str]:
-        return _debian_login(self.body.get("from"))
+        # Who sent the commands, and whom they made owner or submitter.
+        named = [c.get("to") for c in self.body.get("changes", []) if c.get("action") in ("owner", "submitter")]
+        return people(self.body.get("from"), *[n for n in named if isinstance(n, str)])
+
+    def agent(self) -> str | None:
+        return person(self.body.get("from"))

@@ -119,7 +119,10 @@ def decode_value(el: ET.Element) -> Any:
         except ValueError:
             raise SoapError(f"<{_local(el.tag)}> is not an integer: {text!r}") from None
     if kind in ("float", "double", "decimal"):
-        return float(text)
+        try:
+            return float(text)
+        except ValueError:
+            raise SoapError(f"<{_local(el.tag)}> is not a number: {text[:80]!r}") from None
     if kind == "boolean":
         return text.strip() in ("true", "1")
     if kind:  # string, anyURI, ...
@@ -137,6 +140,8 @@ def parse_envelope(data: bytes) -> ET.Element:
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
+        raise SoapError(f"malformed SOAP response: {exc}") from None
+    except LookupError as exc:  # <?xml encoding="..."?> names no codec
         raise SoapError(f"malformed SOAP response: {exc}") from None
     body = root.find(f"{{{SOAP_ENV}}}Body")
     if _local(root.tag) != "Envelope" or body is None or len(body) == 0:
@@ -175,7 +180,7 @@ def _numbers(value: Any) -> list[int]:
         return [value]
     if isinstance(value, list):
         return [n for v in value for n in _numbers(v)]
-    return [int(v) for v in str(value).split() if v.isdigit()]
+    return [int(v) for v in str(value).split() if re.fullmatch(r"[0-9]{1,18}", v)]
 
 
 def _strings(value: Any) -> list[str]:
@@ -191,7 +196,7 @@ def _strings(value: Any) -> list[str]:
 def _opt_int(value: Any) -> int | None:
     try:
         return None if value in (None, "") else int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
         return None
 
 
@@ -239,6 +244,38 @@ def statuses_of(value: Any, asked: Iterable[int] | None = None) -> dict[int, dic
         if wanted is None or bug in wanted:
             out[bug] = status_of(raw)
     return out
+
+
+def bug_numbers(value: Any) -> list[int]:
+    """newest_bugs' and get_bugs' answer: bug numbers, ascending."""
+    items = value if isinstance(value, list) else [] if value in (None, "") else [value]
+    numbers = [_opt_int(b) if not isinstance(b, bool | float) else None for b in items]
+    if any(n is None for n in numbers):
+        raise SoapError(f"expected bug numbers, got {str(value)[:80]!r}")
+    return sorted(n for n in numbers if n is not None)
+
+
+def bug_log(value: Any) -> list[dict[str, Any]]:
+    """get_bug_log's answer: its records (see log_record), oldest first."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise SoapError(f"get_bug_log answered a {type(value).__name__}, not an array")
+    return sorted((log_record(item) for item in value if isinstance(item, dict)), key=lambda r: r["msg_num"])
+
+
+def read_answer(method: str, data: bytes) -> Any:
+    """A response body -> what the client returns for `method` (sans-I/O:
+    the client only posts and hands the body here).  SoapError when it is
+    not a usable answer."""
+    value = decode_response(data, method)
+    if method == "get_status":
+        return statuses_of(value)
+    if method == "get_bug_log":
+        return bug_log(value)
+    if method in ("newest_bugs", "get_bugs"):
+        return bug_numbers(value)
+    return value
 
 
 _RECEIVED_AT = re.compile(r"^Received: \(at ([^)\s]+)\)", re.M)

@@ -28,37 +28,40 @@ from typing import Any
 
 from debpulse.emitters.errors import InputError
 
-_BUG = r"-?\d+"
+# ASCII digits, and few enough that int() takes them (hostile input has others).
+_N = r"[0-9]{1,9}"
+_BUG = rf"-?{_N}"
 
 # The control grammar of lib/Debbugs/Control/Service.pm (%control_grammar),
-# reduced to what tells the verb and the bug(s) a command is about.
+# reduced to what tells the verb and the bug(s) a command is about.  They
+# match stripped lines: "(\S.*)$" takes the rest without backtracking.
 _COMMANDS: list[tuple[str, re.Pattern[str]]] = [
     (verb, re.compile(rx, re.I))
     for verb, rx in [
-        ("close", rf"^close\s+#?({_BUG})(?:\s+(\S.*?))?\s*$"),
-        ("reassign", rf"^reassign\s+#?({_BUG})\s+(\S.*?)\s*$"),
-        ("reopen", rf"^reopen\s+#?({_BUG})(?:\s+(\S.*?))?\s*$"),
-        ("notfound", rf"^notfound\s+#?({_BUG})\s+(\S.*?)\s*$"),
-        ("found", rf"^found\s+#?({_BUG})(?:\s+(\S.*?))?\s*$"),
-        ("notfixed", rf"^notfixed\s+#?({_BUG})\s+(\S.*?)\s*$"),
-        ("fixed", rf"^fixed\s+#?({_BUG})\s+(\S.*?)\s*$"),
-        ("submitter", rf"^submitter\s+#?({_BUG})\s+(\S.*?)\s*$"),
+        ("close", rf"^close\s+#?({_BUG})(?:\s+(\S.*))?$"),
+        ("reassign", rf"^reassign\s+#?({_BUG})\s+(\S.*)$"),
+        ("reopen", rf"^reopen\s+#?({_BUG})(?:\s+(\S.*))?$"),
+        ("notfound", rf"^notfound\s+#?({_BUG})\s+(\S.*)$"),
+        ("found", rf"^found\s+#?({_BUG})(?:\s+(\S.*))?$"),
+        ("notfixed", rf"^notfixed\s+#?({_BUG})\s+(\S.*)$"),
+        ("fixed", rf"^fixed\s+#?({_BUG})\s+(\S.*)$"),
+        ("submitter", rf"^submitter\s+#?({_BUG})\s+(\S.*)$"),
         ("notforwarded", rf"^notforwarded\s+#?({_BUG})\s*$"),
-        ("forwarded", rf"^forwarded\s+#?({_BUG})\s+(\S.*?)\s*$"),
+        ("forwarded", rf"^forwarded\s+#?({_BUG})\s+(\S.*)$"),
         ("severity", rf"^(?:severity|priority)\s+#?({_BUG})\s+([-0-9a-z]+)\s*$"),
-        ("tags", rf"^tags?\s+#?({_BUG})\s+(\S.*?)\s*$"),
-        ("unblock", rf"^unblock\s+#?({_BUG})\s+(?:by|with)\s+(\S.*?)\s*$"),
-        ("block", rf"^block\s+#?({_BUG})\s+(?:by|with)\s+(\S.*?)\s*$"),
-        ("retitle", rf"^retitle\s+#?({_BUG})\s+(\S.*?)\s*$"),
+        ("tags", rf"^tags?\s+#?({_BUG})\s+(\S.*)$"),
+        ("unblock", rf"^unblock\s+#?({_BUG})\s+(?:by|with)\s+(\S.*)$"),
+        ("block", rf"^block\s+#?({_BUG})\s+(?:by|with)\s+(\S.*)$"),
+        ("retitle", rf"^retitle\s+#?({_BUG})\s+(\S.*)$"),
         ("unmerge", rf"^unmerge\s+#?({_BUG})\s*$"),
         ("forcemerge", rf"^forcemerge\s+#?({_BUG})((?:\s+#?{_BUG})+)\s*$"),
         ("merge", rf"^merge\s+#?({_BUG})((?:\s+#?{_BUG})+)\s*$"),
         ("clone", rf"^clone\s+#?({_BUG})\s+((?:{_BUG}\s+)*{_BUG})\s*$"),
-        ("affects", rf"^affects?\s+#?({_BUG})(?:\s+(\S.*?))?\s*$"),
-        ("summary", rf"^summary\s+#?({_BUG})\s*(.*?)\s*$"),
-        ("outlook", rf"^outlook\s+#?({_BUG})\s*(.*?)\s*$"),
+        ("affects", rf"^affects?\s+#?({_BUG})(?:\s+(\S.*))?$"),
+        ("summary", rf"^summary\s+#?({_BUG})\s*(.*)$"),
+        ("outlook", rf"^outlook\s+#?({_BUG})\s*(.*)$"),
         ("noowner", rf"^noowner\s+#?({_BUG})\s*$"),
-        ("owner", rf"^owner\s+#?({_BUG})\s+(\S.*?)\s*$"),
+        ("owner", rf"^owner\s+#?({_BUG})\s+(\S.*)$"),
         ("unarchive", rf"^unarchive\s+#?({_BUG})\s*$"),
         ("archive", rf"^archive\s+#?({_BUG})\s*$"),
     ]
@@ -66,8 +69,8 @@ _COMMANDS: list[tuple[str, re.Pattern[str]]] = [
 _TERMINATORS = re.compile(r"^(?:stop|quit|--|thanks?|thank\s+you|kthxbye)\b", re.I)
 
 # "Bug #890716 {Done: Name <mail>} [src:xfsprogs] title" (Control.pm __bug_info)
-_BUG_INFO = re.compile(r"^Bug #(\d+)(?: \{Done: [^}]*\})?(?: \{Forwarded-To: [^}]*\})? \[([^\]]*)\] ?(.*)$")
-_PROCESSED = re.compile(r"^Processed(?: \(with (\d+) errors?\))?: ?(.*)$", re.S)
+_BUG_INFO = re.compile(rf"^Bug #({_N})(?: \{{Done: [^}}]*\}})?(?: \{{Forwarded-To: [^}}]*\}})? \[([^\]]*)\] ?(.*)$")
+_PROCESSED = re.compile(rf"^Processed(?: \(with ({_N}) errors?\))?: ?(.*)$", re.S)
 
 # Lines debbugs prints for a command that failed (each counted in the
 # "Processed (with N errors)" subject by scripts/service).
@@ -121,12 +124,16 @@ class Transcript:
     def bugs(self) -> list[int]:
         found: set[int] = set(self.bug_titles)
         for c in self.commands:
-            if c.bug is not None and c.bug > 0:
+            if c.bug is not None:
                 found.add(c.bug)
             for change in c.changes:
                 found.add(change["bug"])
                 found.update(change.get("bugs", ()))
-        return sorted(found)
+        return sorted(b for b in found if b > 0)  # "close 0" names no bug
+
+
+def _numbers(words: Iterable[str]) -> list[int]:
+    return [int(w) for w in words if re.fullmatch(_N, w)]
 
 
 def parse_command(line: str) -> tuple[str | None, int | None, str]:
@@ -164,7 +171,7 @@ def requested_changes(verb: str, bug: int, args: str) -> list[dict[str, Any]]:
     elif verb in ("merge", "forcemerge"):
         change["bugs"] = sorted({bug, *(int(b.lstrip("#")) for b in args.split())})
     elif verb in ("block", "unblock"):
-        change["by"] = [int(b.lstrip("#")) for b in re.split(r"[\s,]+", args) if b.lstrip("#").isdigit()]
+        change["by"] = _numbers(b.lstrip("#") for b in re.split(r"[\s,]+", args))
     elif verb == "retitle":
         change.update({"from": None, "to": args})
     elif verb in ("owner", "forwarded", "submitter"):
@@ -274,14 +281,14 @@ _LINE_ACTIONS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
     (_quoted(r"^Bug reopened$"), "reopen", ()),
     (_quoted(r"^Bug archived\.$"), "archive", ()),
     (_quoted(r"^Bug unarchived\.$"), "unarchive", ()),
-    (_quoted(r"^(Summary|Outlook) (?:recorded from|replaced with) message bug (\d+) message (\d+)$"),
+    (_quoted(rf"^(Summary|Outlook) (?:recorded from|replaced with) message bug ({_N}) message ({_N})$"),
      "summary", ("field", "message_bug", "message")),
     (_quoted(r"^Removed (summary|outlook)$"), "summary", ("field",)),
 ]
-_MERGED = re.compile(r"^Merged ((?:\d+ ?)+)$")
-_UNMERGED = re.compile(r"^Disconnected #(\d+) from all other report\(s\)\.$")
-_CLONED = re.compile(r"^Bug (\d+) cloned as bugs? (.+)$")
-_AFFECTS = re.compile(r"^(Added|Removed) indication that (\d+) affects (.+)$", re.I)
+_MERGED = re.compile(rf"^Merged ({_N}(?: {_N})*) ?$")  # not "(\d+ ?)+": that backtracks exponentially
+_UNMERGED = re.compile(rf"^Disconnected #({_N}) from all other report\(s\)\.$")
+_CLONED = re.compile(rf"^Bug ({_N}) cloned as bugs? (.+)$")
+_AFFECTS = re.compile(rf"^(Added|Removed) indication that ({_N}) affects (.+)$", re.I)
 
 # Compound actions: clauses joined with "; ", the line ends with ".".
 _CLAUSES: list[tuple[re.Pattern[str], str, str]] = [
@@ -340,7 +347,7 @@ def _changes_of(text: str, bug: int, verb: str | None) -> Iterable[dict[str, Any
                     tags = {"bug": bug, "action": "tags", "added": [], "removed": []}
                 tags[slot].extend(values)
             elif slot == "by":
-                yield {"bug": bug, "action": action, "by": sorted(int(v) for v in values if v.isdigit())}
+                yield {"bug": bug, "action": action, "by": sorted(_numbers(values))}
             else:
                 yield {"bug": bug, "action": action, "versions": values}
             break

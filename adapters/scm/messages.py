@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from debpulse.emitters.messages import Message, register
+from debpulse.emitters.messages import Message, people, register
 
 _OID = {"type": "string", "pattern": "^([0-9a-f]{40}|[0-9a-f]{64})$"}
 _COUNT = {"type": ["integer", "null"], "minimum": 0}
@@ -30,6 +30,7 @@ def _package(repo: str) -> list[str]:
 
 @register
 class ReceiveMessage(Message):
+    """A new commit was pushed to a branch (fedmsg's git hook fields)."""
     topic = "git.receive"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -94,7 +95,12 @@ class ReceiveMessage(Message):
         return _package(self.commit["repo"])
 
     def usernames(self) -> list[str]:
-        return [u for u in dict.fromkeys([self.commit["username"], self.commit["agent"]]) if u]
+        # The pusher and the commit's author (by address: a Debian login or the address).
+        names = [self.commit["username"], self.commit["agent"], *people(self.commit.get("email"))]
+        return [u for u in dict.fromkeys(names) if u]
+
+    def agent(self) -> str | None:
+        return self.commit["agent"] or None
 
 
 _REF_PROPS: dict[str, Any] = {
@@ -124,6 +130,9 @@ class _RefMessage(Message):
     def usernames(self) -> list[str]:
         return [self.body["agent"]] if self.body["agent"] else []
 
+    def agent(self) -> str | None:
+        return self.body["agent"] or None
+
 
 def _commits(n: int) -> str:
     return f"{n} commit" if n == 1 else f"{n} commits"
@@ -135,6 +144,7 @@ def _detail_note(b: dict[str, Any]) -> str:
 
 @register
 class RefCreateMessage(_RefMessage):
+    """A branch (or another ref) was created by a push."""
     topic = "git.ref.create"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -153,6 +163,7 @@ class RefCreateMessage(_RefMessage):
 
 @register
 class RefUpdateMessage(_RefMessage):
+    """A branch moved: one summary per pushed branch, forced or not."""
     topic = "git.ref.update"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -175,6 +186,7 @@ class RefUpdateMessage(_RefMessage):
 
 @register
 class RefDeleteMessage(_RefMessage):
+    """A branch or tag was deleted by a push."""
     topic = "git.ref.delete"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -189,6 +201,7 @@ class RefDeleteMessage(_RefMessage):
 
 @register
 class TagCreateMessage(Message):
+    """A tag was pushed (annotated or lightweight)."""
     topic = "git.tag.create"
     body_schema: ClassVar[dict[str, Any]] = {
         "type": "object",
@@ -227,4 +240,9 @@ class TagCreateMessage(Message):
         return _package(self.body["repo"])
 
     def usernames(self) -> list[str]:
-        return [self.body["agent"]] if self.body["agent"] else []
+        tagger = self.body.get("tagger") or {}
+        names = [self.body["agent"], *people(tagger.get("email"))]
+        return [u for u in dict.fromkeys(names) if u]
+
+    def agent(self) -> str | None:
+        return self.body["agent"] or None

@@ -24,7 +24,7 @@ def is_zero(oid: str) -> bool:
 
 def check_oid(value: object, what: str) -> str:
     """`value` if it is an object id (of a payload, say), else InputError."""
-    if not isinstance(value, str) or not _OID.match(value.encode()):
+    if not isinstance(value, str) or not value.isascii() or not _OID.match(value.encode()):
         raise InputError(f"{what} is not an object id: {str(value)[:80]!r}")
     return value
 
@@ -72,7 +72,7 @@ def parse_line(line: bytes) -> RefUpdate:
             raise InputError(f"not an object id: {oid[:80]!r}")
     if len(old) != len(new):
         raise InputError(f"object ids of different lengths: {line[:200]!r}")
-    if not ref.startswith(b"refs/") or b"\n" in ref:
+    if not ref.startswith(b"refs/") or b"\n" in ref or ref in (b"refs/heads/", b"refs/tags/"):
         raise InputError(f"not a ref name: {ref[:120]!r}")
     if is_zero(old.decode()) and is_zero(new.decode()):
         raise InputError(f"both object ids are zero for {ref[:120]!r}")

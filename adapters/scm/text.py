@@ -18,7 +18,7 @@ def decode(data: bytes, declared: str | None = None) -> str:
         try:
             codecs.lookup(declared)
             return data.decode(declared)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # ValueError: UnicodeError, or a NUL in the name
             pass
     for encoding in ("utf-8", "cp1252"):
         try:

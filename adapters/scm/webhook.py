@@ -1,10 +1,11 @@
 """GitLab's "Push Hook" and "Tag Push Hook" (Salsa) -> the hook's Events.
 
-`gitlab_events` is pure: a decoded payload in, Events out, built with the
-same functions as the post-receive route so both give the same topics and
-idempotency keys.  What the payload cannot tell is left null: line counts
-(GitLab lists changed paths only), whether an update was forced, and
-`seen`, which is false.  GitLab sends at most 20 commits per push
+`decode_body` and `gitlab_events` are pure: a body's bytes in, its JSON
+out; a decoded payload in, Events out, built with the same functions as
+the post-receive route so both give the same topics and idempotency keys.
+What the payload cannot tell is left null: line counts (GitLab lists
+changed paths only), whether an update was forced, and `seen`, which is
+false.  GitLab sends at most 20 commits per push
 (`total_commits_count` has the real number); the ref event carries both.
 
 `WebhookServer` is the HTTP side: the secret token in `X-Gitlab-Token`
@@ -61,7 +62,10 @@ def _context(payload: Mapping[str, Any], max_commits: int) -> push.Context:
 
 def _update(payload: Mapping[str, Any]) -> RefUpdate:
     line = " ".join((_field(payload, "before", str), _field(payload, "after", str), _field(payload, "ref", str)))
-    return parse_line(line.encode())
+    try:
+        return parse_line(line.encode())
+    except UnicodeEncodeError:  # JSON's "\ud800": a lone surrogate, which no ref name holds
+        raise InputError(f"payload: before, after or ref is not text: {line[:120]!r}") from None
 
 
 def _commit(c: Any, n: int) -> dict[str, Any]:
@@ -72,7 +76,10 @@ def _commit(c: Any, n: int) -> dict[str, Any]:
     message = _field(c, "message", str, where)
     files: dict[str, dict[str, None]] = {}
     for key in ("added", "modified", "removed"):
-        for path in c.get(key) or []:
+        paths = c.get(key) or []
+        if not isinstance(paths, list):
+            raise InputError(f"{where}.{key} is not a list")
+        for path in paths:
             if isinstance(path, str):
                 files[path] = {"additions": None, "deletions": None, "lines": None}
     rev = check_oid(c.get("id"), f"{where}.id")
@@ -89,18 +96,35 @@ def _commit(c: Any, n: int) -> dict[str, Any]:
     }
 
 
+def is_push(kind: Any) -> bool:
+    """Whether an object_kind (any JSON value) is one this receiver reads."""
+    return isinstance(kind, str) and kind in KINDS
+
+
+def decode_body(data: bytes) -> Any:
+    """The JSON of a delivery's body; InputError when it is not JSON."""
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise InputError("not JSON this receiver reads: nested too deeply") from None
+
+
 def gitlab_events(payload: Any, *, max_commits: int = push.DEFAULT_MAX_COMMITS, origin: str = "") -> list[Event]:
     """A decoded "Push Hook" or "Tag Push Hook" payload -> Events."""
     if not isinstance(payload, dict):
         raise InputError("payload is not a JSON object")
     kind = payload.get("object_kind")
-    if kind not in KINDS:
-        raise InputError(f"object_kind {kind!r} is not a push")
+    if not is_push(kind):
+        raise InputError(f"object_kind {str(kind)[:80]!r} is not a push")
     ctx = _context(payload, max_commits)
     u = _update(payload)
     if u.deleted:
         return [push.ref_deleted(ctx, u, origin)]
     if kind == "tag_push" or u.kind == "tag":
+        if u.kind != "tag":
+            raise InputError(f"a tag push for {u.ref!r}, which is not a tag")
         if not u.created:
             return [push.ref_changed(ctx, u, commits=0, detailed=0, dropped=None, origin=origin)]
         target = check_oid(payload.get("checkout_sha") or u.new, "payload: checkout_sha")
@@ -207,11 +231,11 @@ class _Handler(BaseHTTPRequestHandler):
         data = self.rfile.read(int(length))
         name = f"webhook-{time.time_ns()}.json"
         try:
-            payload = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            srv.quarantine.keep(data, name, f"not JSON: {exc}")
+            payload = decode_body(data)
+        except InputError as exc:
+            srv.quarantine.keep(data, name, exc.reason)
             return self._answer(400, "malformed JSON")
-        if isinstance(payload, dict) and payload.get("object_kind") not in KINDS:
+        if isinstance(payload, dict) and not is_push(payload.get("object_kind")):
             return self._answer(200, f"ignored: object_kind {payload.get('object_kind')!r} is not a push")
         try:
             events = gitlab_events(payload, max_commits=srv.max_commits, origin=name)

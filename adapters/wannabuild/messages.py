@@ -79,6 +79,9 @@ class StateUpdate(_WannaBuildMessage):
         names = [self.body.get("user"), self.body.get("real_user")]
         return sorted({n for n in names if n})
 
+    def agent(self) -> str | None:
+        return self.body.get("user") or self.body.get("real_user")
+
 
 @register
 class BuildComplete(_WannaBuildMessage):
@@ -119,3 +122,6 @@ class BuildComplete(_WannaBuildMessage):
     def usernames(self) -> list[str]:
         builder = self.body.get("builder")
         return [builder] if builder else []
+
+    def agent(self) -> str | None:
+        return self.body.get("builder")

@@ -54,7 +54,10 @@ def _utc(value: Any, column: str) -> str:
     timestamp with its TimeZone, which is the clock wanna-build wrote with."""
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise InputError(f"{column} is not a timestamp")
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    try:
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    except OverflowError:  # the first or last day Python knows, in another zone
+        raise InputError(f"{column} {value.isoformat()} is out of range in UTC") from None
 
 
 def identity_digest(identity: Sequence[Any]) -> str:
@@ -180,7 +183,7 @@ class BuildResult:
             raise InputError(f"expected {len(cls.COLUMNS)} columns, got {len(row)}")
         _, package, dist, version, result, build_time, disk_space, builder, when = row
         for name, value in (("build_time", build_time), ("disk_space", disk_space)):
-            if value is not None and (not isinstance(value, int) or value < 0):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise InputError(f"{name} is {value!r}, not a count")
         return cls(
             architecture=architecture,

@@ -56,17 +56,20 @@ def test_routing_key_body_and_fedora_messaging_headers(accept):
 
 def test_user_and_package_headers_come_from_the_message_type(accept):
     h = to_amqp(accept).headers
-    assert accept.message.usernames() == ["nathans"] and accept.message.packages() == ["xfsprogs"]
+    # The uploader by Debian login, the maintainer (a team) by address.
+    assert accept.message.usernames() == ["nathans", "linux-xfs@vger.kernel.org"]
+    assert accept.message.packages() == ["xfsprogs"]
     assert h["fedora_messaging_user_nathans"] is True
     assert h["fedora_messaging_rpm_xfsprogs"] is True
     assert [k for k in h if k.startswith(("fedora_messaging_user_", "fedora_messaging_rpm_"))] == [
-        "fedora_messaging_user_nathans", "fedora_messaging_rpm_xfsprogs"]
+        "fedora_messaging_user_nathans", "fedora_messaging_user_linux-xfs@vger.kernel.org",
+        "fedora_messaging_rpm_xfsprogs"]
 
 
-def test_a_message_naming_no_user_has_no_user_header(gpg_key, shared_fixtures):
+def test_a_sender_without_a_debian_account_is_named_by_address(gpg_key, shared_fixtures):
     [event] = debbugs_events(shared_fixtures)
     h = to_amqp(received(gpg_key, event)).headers
-    assert not [k for k in h if k.startswith("fedora_messaging_user_")]
+    assert [k for k in h if k.startswith("fedora_messaging_user_")] == ["fedora_messaging_user_sandeen@sandeen.net"]
     assert h["fedora_messaging_rpm_xfsprogs"] is True
 
 

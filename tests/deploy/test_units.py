@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import os
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,8 @@ def _exec_start(path: Path) -> list[str]:
 def test_every_expected_unit_is_there() -> None:
     names = {u.name for u in UNITS}
     assert {"debpulse-relay.service", "debpulse-dak.service", "debpulse-wanna-build.service",
-            "debpulse-debbugs.service", "debpulse-debbugs-poll.service", "debpulse-git-webhook.service"} <= names
+            "debpulse-debbugs.service", "debpulse-debbugs-poll.service", "debpulse-git-webhook.service",
+            "debpulse-irc.service", "debpulse-notify.service"} <= names
 
 
 def test_systemd_analyze_verify_accepts_every_unit(tmp_path: Path) -> None:
@@ -114,3 +116,30 @@ def test_sysusers_and_tmpfiles_make_the_account_and_the_group_writable_spool(tmp
     spool = (tmp_path / "var/lib/debpulse/spool").stat()
     assert oct(spool.st_mode & 0o7777) == "0o2770"
     assert (spool.st_uid, spool.st_gid) == (int(user[2]), int(group[2]))
+
+
+USER_UNITS = sorted((SYSTEMD / "user").glob("*.service"))
+
+
+def test_the_desktop_user_unit(tmp_path: Path) -> None:
+    """debpulse-desktop runs in the user's session: a user unit, checked by
+    systemd's own verify in --user mode."""
+    assert [u.name for u in USER_UNITS] == ["debpulse-desktop.service"]
+    bindir = Path(sys.executable).parent
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    for unit in USER_UNITS:
+        service = _unit(unit)["Service"]
+        assert service["Type"] == "notify" and service["RestartPreventExitStatus"] == "2"
+        assert "User" not in service  # it is the user's own
+        copy = tmp_path / unit.name
+        copy.write_text(unit.read_text().replace("/usr/bin/debpulse-", f"{bindir}/debpulse-"))
+        proc = subprocess.run(["systemd-analyze", "--user", "verify", "--man=no", str(copy)], capture_output=True,
+                              text=True, timeout=60, env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
+        complaints = [line for line in (proc.stdout + proc.stderr).splitlines() if unit.name in line]
+        assert proc.returncode == 0 and not complaints, proc.stdout + proc.stderr
+        argv = service["ExecStart"].split()
+        assert Path(argv[0]).name in SCRIPTS
+        help_text = subprocess.run([str(bindir / Path(argv[0]).name), *argv[1:], "--help"], capture_output=True,
+                                   text=True, timeout=30)
+        assert help_text.returncode == 0 and "example" in help_text.stdout

@@ -1,23 +1,16 @@
-"""A real PostgreSQL 15 with wanna-build's published schema, for tests and
-benchmarks: started as user postgres on loopback, owned by PID, stopped
-with SIGINT.  Also writes state changes the way wanna-build does.
+"""A real PostgreSQL 15 (tests/pg.py) with wanna-build's published schema,
+for tests and benchmarks.  Also writes state changes the way wanna-build does.
 """
 
 from __future__ import annotations
 
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 import psycopg
+from pg import Postgres
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "wanna-build"
 ARCHES = ("amd64", "arm64")
 PUBLIC_SUITES = ("sid", "experimental")
@@ -25,70 +18,17 @@ HIDDEN_SUITE = "sid-security"  # distributions.public = false: not in the _publi
 GUEST = "guest"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class WannaBuildCluster:
+class WannaBuildCluster(Postgres):
     def __init__(self, fixtures: Path, arches: Iterable[str] = ARCHES) -> None:
+        super().__init__(prefix="wbpg-")
         self.fixtures = fixtures / "wanna-build"
         self.arches = tuple(arches)
-        # Short path: the Unix socket path has a length limit.
-        self.dir = Path(tempfile.mkdtemp(prefix="wbpg-", dir="/tmp"))
-        self.data = self.dir / "data"
-        self.port = _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        shutil.chown(self.dir, "postgres", "postgres")
-        subprocess.run(
-            [PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"],
-            user="postgres", group="postgres", check=True, capture_output=True,
-        )
-
-    # -- server lifecycle -------------------------------------------------
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [PG_BIN / "postgres", "-D", self.data, "-p", str(self.port), "-k", self.dir,
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=50"],
-            user="postgres", group="postgres", stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "server.log", "ab"),
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                psycopg.connect(self.dsn(user="postgres", dbname="postgres"), connect_timeout=2).close()
-                return
-            except psycopg.OperationalError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    tail = (self.dir / "server.log").read_text()[-2000:]
-                    raise RuntimeError(f"postgres did not start: {tail}") from None
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def destroy(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     def dsn(self, user: str = GUEST, dbname: str = DATABASE) -> str:
-        return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user}"
+        return super().dsn(user=user, dbname=dbname)
 
-    def connect(self, user: str = "postgres", **kw: object) -> psycopg.Connection:
-        return psycopg.connect(self.dsn(user=user), **kw)  # type: ignore[arg-type]
+    def connect(self, user: str = "postgres", dbname: str = DATABASE, **kw: object) -> psycopg.Connection:
+        return super().connect(user=user, dbname=dbname, **kw)
 
     # -- schema -------------------------------------------------------------
 

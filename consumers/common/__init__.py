@@ -1,0 +1,2 @@
+"""What the consumers that tell people share: the facts of a message that
+filters and rules look at, and acknowledging in order."""

@@ -1,0 +1,187 @@
+"""debpulse-notify: tell people, by mail and IRC, what their rules follow."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from email.utils import parseaddr
+from pathlib import Path
+
+from debpulse.consumers.irc.control import default_control_socket
+from debpulse.emitters import cli, metrics, paths, systemd
+from debpulse.emitters.config import Config
+from debpulse.emitters.consumer import open_subscriber
+from debpulse.emitters.errors import ConfigError
+
+from .rules import RuleBook, RuleError, load_rules
+from .service import Delivery, Notifier
+from .store import Store
+
+log = logging.getLogger("debpulse.notify")
+
+NOTIFY_KEYS = {"rules", "resume", "from", "sendmail", "smtp", "irc_socket", "retry_max", "metrics_port"}
+DEFAULT_SENDMAIL = ["/usr/sbin/sendmail", "-oi", "-t"]
+
+EPILOG = """\
+examples:
+  debpulse-notify --config /etc/debpulse/debpulse.toml
+  debpulse-notify --check --rules /etc/debpulse/notify.d     # check every rule file and exit
+
+/etc/debpulse/debpulse.toml:
+  [notify]
+  rules = "/etc/debpulse/notify.d"    # one TOML file per person or team
+  from = "Debian notifications <notify@debian.org>"
+  sendmail = ["/usr/sbin/sendmail", "-oi", "-t"]
+
+/etc/debpulse/notify.d/alice.toml:
+  mail = "alice@example.org"
+  addresses = ["alice@debian.org"]
+  irc = "alice"
+  [[rule]]
+  name = "my packages"
+  my_packages = true
+  exclude = { topics = ["git.receive"] }
+  to = ["mail"]
+  digest = { every = 3600, count = 50 }
+
+Nothing is sent until a rule says so.  The rules are read again when a file
+changes or on SIGHUP.
+"""
+
+
+class RulesWatch:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple:
+        try:
+            return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                                for p in self.directory.glob("*.toml")))
+        except OSError:
+            return ()
+
+    def changed(self) -> bool:
+        stamp = self._stamp()
+        if stamp != self.stamp:
+            self.stamp = stamp
+            return True
+        return False
+
+
+def _settings(args: argparse.Namespace, config: Config) -> tuple[Path, Delivery, str]:
+    section = config.section("notify")
+    section.check_keys(NOTIFY_KEYS)
+    rules = args.rules or Path(section.get("rules", str, "/etc/debpulse/notify.d"))
+    user = "debpulse" if os.geteuid() == 0 else getpass.getuser()
+    sender = section.get("from", str, f"debpulse <{user}@{socket.getfqdn()}>")
+    if "@" not in parseaddr(sender)[1]:
+        raise ConfigError(f"{section.where}: [notify] from {sender!r} is not a mail address")
+    sendmail = section.strings("sendmail", DEFAULT_SENDMAIL)
+    if not sendmail:
+        raise ConfigError(f"{section.where}: [notify] sendmail must name a command")
+    smtp: tuple[str, int] | None = None
+    if (value := section.get("smtp", str, None)) is not None:
+        if "sendmail" in section.data:
+            raise ConfigError(f"{section.where}: [notify] give sendmail or smtp, not both")
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{section.where}: [notify] smtp {value!r} is not HOST:PORT")
+        smtp = (host.strip("[]"), int(port))
+    irc_socket = Path(section.get("irc_socket", str, str(default_control_socket())))
+    retry_max = float(section.get("retry_max", (int, float), 600))
+    if retry_max <= 0:
+        raise ConfigError(f"{section.where}: [notify] retry_max must be positive")
+    domain = parseaddr(sender)[1].rsplit("@", 1)[1]
+    resume = args.resume or section.get("resume", str, "notify")
+    return Path(rules), Delivery(sender, sendmail, irc_socket, smtp, domain, retry_max), resume
+
+
+def load_book(directory: Path) -> RuleBook:
+    try:
+        return RuleBook(load_rules(directory))
+    except RuleError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+@cli.entry
+def main(argv: Sequence[str] | None = None) -> int:
+    p = cli.parser("debpulse-notify", "Mail and IRC notifications for people and teams, by their rules.", EPILOG)
+    cli.add_common(p, subscribe=True)
+    p.add_argument("--rules", type=Path, metavar="DIR", help="rule files, one per person or team "
+                   "(default [notify] rules, else /etc/debpulse/notify.d)")
+    p.add_argument("--resume", metavar="NAME", help="checkpoint name (default 'notify')")
+    p.add_argument("--check", action="store_true", help="check the configuration and the rules, then exit")
+    p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--accept-fedmsg-scope", action="store_true",
+                   help="accept signatures over msg only (real fedmsg publishers)")
+    args = p.parse_args(argv)
+    cli.setup_logging(args.verbose)
+    config = cli.config_from(args)
+    rules_dir, delivery, resume = _settings(args, config)
+    book = load_book(rules_dir)
+    if args.check:
+        print(f"{len(book.recipients)} people or teams, {len(book)} rules: fine")
+        return 0
+    state = Path(args.state_dir or paths.state_dir()) / "notify" / resume
+    store = Store(state / "notify.sqlite")
+    watch = RulesWatch(rules_dir)
+
+    def reload() -> RuleBook | None:
+        try:
+            new = load_book(rules_dir)
+        except ConfigError as exc:
+            log.error("rules not reloaded, the old ones stay in force: %s", exc)
+            return None
+        log.info("rules reloaded: %d people or teams, %d rules", len(new.recipients), len(new))
+        return new
+
+    try:
+        sub = open_subscriber(args, config, resume=resume, auto_ack=False)
+    except BaseException:
+        store.close()
+        raise
+    notifier = Notifier(sub, store, book, delivery, reload)
+    port = args.metrics_port if args.metrics_port is not None else config.section("notify").get(
+        "metrics_port", int, None)
+    if port is not None:
+        metrics.serve(port)
+
+    def on_hup(signum: int, frame: object) -> None:
+        notifier.reload_requested = True
+
+    def on_term(signum: int, frame: object) -> None:
+        # Finish the step under way: a mail handed to the MTA is marked sent
+        # before the stop, so it is not sent again after the restart.
+        notifier.stopping = True
+
+    signal.signal(signal.SIGHUP, on_hup)
+    signal.signal(signal.SIGTERM, on_term)
+    systemd.notify("READY=1")
+    log.info("%d people or teams, %d rules from %s; %d notification(s) waiting", len(book.recipients), len(book),
+             rules_dir, store.waiting())
+    last = 0.0
+    try:
+        while not notifier.stopping:
+            notifier.step()
+            if time.monotonic() - last > 1.0:
+                last = time.monotonic()
+                if watch.changed():
+                    notifier.reload_requested = True
+    except KeyboardInterrupt:
+        pass
+    finally:
+        systemd.notify("STOPPING=1")
+        notifier.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
