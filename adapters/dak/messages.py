@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from debpulse.emitters.messages import Message, parse_address, people, person, register
