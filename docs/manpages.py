@@ -27,8 +27,9 @@ OUT = ROOT / "man"
 # The date on every page: the release the pages describe, not the day they
 # were generated (the committed pages must be reproducible).
 DATE = "2026-11"
-# Commands whose first word picks between parsers of their own.
-VARIANTS = {"debpulse-wanna-build": [[], ["install-trigger"]]}
+# Commands whose first word picks between parsers of their own (none now:
+# every command's subcommands are subparsers of one parser, walked below).
+VARIANTS: dict[str, list[list[str]]] = {}
 
 
 class _Captured(Exception):
@@ -91,6 +92,7 @@ def page(name: str, target: str) -> str:
         raise FileNotFoundError(f"{include.relative_to(ROOT)}: no hand-written DESCRIPTION and EXAMPLES for {name}")
     text = ""
     for n, parser in enumerate(parsers(name, target)):
+        _once_per_page(parser)
         # The one-line description names the page; the epilog's examples and
         # pointer are in the hand-written part.
         summary = (parser.description or "").strip().rstrip(".")
@@ -108,6 +110,22 @@ def page(name: str, target: str) -> str:
             options = body[body.index(".SH OPTIONS"):] if ".SH OPTIONS" in body else ""
             text += f'.SH "{parser.prog.upper()}"\n' + options.replace(".SH OPTIONS", ".SS OPTIONS", 1)
     return text
+
+
+def _once_per_page(parser: argparse.ArgumentParser) -> None:
+    """A subcommand takes its command's options after it too (cli.after_command:
+    their dest ends in "__after_command"); the page lists them once, under the
+    command, rather than again under every subcommand."""
+    for action in parser._actions:  # noqa: SLF001
+        if not isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            continue
+        for sub in action.choices.values():
+            for copy in [a for a in sub._actions if a.dest.endswith("__after_command")]:  # noqa: SLF001
+                sub._remove_action(copy)  # noqa: SLF001
+                for group in sub._action_groups:  # noqa: SLF001
+                    if copy in group._group_actions:  # noqa: SLF001
+                        group._group_actions.remove(copy)  # noqa: SLF001
+            sub._action_groups = [g for g in sub._action_groups if g._group_actions]  # noqa: SLF001
 
 
 def _version() -> str:

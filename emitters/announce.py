@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -292,6 +293,8 @@ class Announcer:
                                 f"(not authoritative for it?): {exc}") from None
         except dns.exception.Timeout:
             raise DnsUnreachable(f"{what} did not answer within {self.timeout:g} s") from None
+        except EOFError:
+            raise DnsUnreachable(f"{what} closed the connection without an answer") from None
         except OSError as exc:
             raise DnsUnreachable(f"cannot reach {what}: {exc.strerror or exc}") from None
 
@@ -335,3 +338,72 @@ def _ranged(section: Section, key: str, value: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{section.where}: [{section.name}] {key} must be from {low} to {high}, not {value}")
     return value
+
+
+# --- keeping a running publisher announced ------------------------------------------
+
+REFRESH = 300.0  # seconds between checks that the records are still there
+
+
+class KeptAnnouncement:
+    """A running publisher's records, kept in DNS from a thread of its own.
+
+    `start` makes the first attempt and waits for it; a failure (server
+    down, update refused) is retried with a doubling wait, from a few
+    seconds up to `refresh`; once announced, the records are checked every
+    `refresh` seconds and restored if someone removed them.  `close` lets an
+    update in flight finish, then withdraws: a publisher stopped at any
+    moment leaves no record behind.  Relay and direct publishers alike.
+    """
+
+    def __init__(self, announcer: Announcer, *, refresh: float = REFRESH, first_retry: float = 2.0) -> None:
+        from .backoff import Backoff
+
+        self.announcer = announcer
+        self.refresh = refresh
+        self.backoff = Backoff(first=min(first_retry, refresh), most=refresh, jitter=0.1)
+        self.announced = threading.Event()
+        self._first_done = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dns-announce", daemon=True)
+
+    def start(self) -> bool:
+        """Start, and wait for the first attempt; True when it announced."""
+        self._thread.start()
+        self._first_done.wait()
+        return self.announced.is_set()
+
+    def _run(self) -> None:
+        delay = self._attempt(first=True)
+        self._first_done.set()
+        while not self._stop.wait(delay):
+            delay = self._attempt(first=False)
+
+    def _attempt(self, *, first: bool) -> float:
+        """One announce (or check); the wait before the next."""
+        endpoint = self.announcer.announcement.info.endpoint
+        try:
+            self.announcer.announce()
+        except Exception as exc:  # the publisher still serves subscribers that know its endpoint
+            delay = self.backoff.delay()
+            if first or self.announced.is_set():
+                log.warning("could not announce %s in DNS: %s; retrying in %.0f s", endpoint, exc, delay)
+            else:
+                log.info("still cannot announce %s in DNS: %s; retrying in %.0f s", endpoint, exc, delay)
+            self.announced.clear()
+            return delay
+        if not first and not self.announced.is_set():
+            log.warning("announced %s in DNS after all", endpoint)
+        self.announced.set()
+        self.backoff.reset()
+        return self.refresh
+
+    def close(self) -> None:
+        """Stop refreshing, let an update in flight finish, then withdraw."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(self.announcer.timeout * 6 + 5)  # a few exchanges at most
+        try:
+            self.announcer.withdraw()
+        except Exception as exc:
+            log.warning("could not withdraw %s from DNS: %s", self.announcer.announcement.info.endpoint, exc)

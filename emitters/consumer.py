@@ -10,6 +10,7 @@ from typing import Any
 from . import paths
 from .checkpoint import Checkpoint
 from .config import Config
+from .discovery import Discovery
 from .envelope import SCOPE_ENVELOPE, SCOPE_FEDMSG
 from .errors import ConfigError
 from .policy import Policy
@@ -18,6 +19,10 @@ from .subscriber import Subscriber
 from .verify import Verifier
 
 log = logging.getLogger(__name__)
+
+# What a subscriber with no source configured connects to: the relay's
+# default publish endpoint on this host.
+LOCAL_RELAY = "tcp://127.0.0.1:9940"
 
 SUBSCRIBE_KEYS = {
     "endpoints", "srv_domains", "endpoints_file", "refresh", "keyring", "policy",
@@ -64,9 +69,9 @@ class LocalRelayKeyring:
 def open_verifier(args: argparse.Namespace, config: Config) -> Verifier:
     sub = config.section("subscribe")
     sub.check_keys(SUBSCRIBE_KEYS)
-    keyrings: list[str] = []
-    if getattr(args, "keyring", None):
-        keyrings = [args.keyring]
+    flag = getattr(args, "keyring", None)
+    if flag:
+        keyrings = [flag] if isinstance(flag, str) else list(flag)
     else:
         value = sub.get("keyring", (str, list), [])
         keyrings = [value] if isinstance(value, str) else sub.strings("keyring")
@@ -85,12 +90,22 @@ def open_verifier(args: argparse.Namespace, config: Config) -> Verifier:
         policy = Policy.from_file(policy_file)
     else:
         policy = Policy.from_tables(config.data.get("signer", []), config.where("signer"))
-    scopes = (SCOPE_ENVELOPE, SCOPE_FEDMSG) if (
-        getattr(args, "accept_fedmsg_scope", False) or sub.get("accept_fedmsg_scope", bool, False)
-    ) else (SCOPE_ENVELOPE,)
+    fedmsg_scope = getattr(args, "accept_fedmsg_scope", False) or sub.get("accept_fedmsg_scope", bool, False)
+    scopes = (SCOPE_ENVELOPE, SCOPE_FEDMSG) if fedmsg_scope else (SCOPE_ENVELOPE,)
+    if fedmsg_scope and not policy_file and not config.data.get("signer"):
+        # A signature over msg alone says nothing about the topic: without a
+        # policy any trusted key's message may come back under any topic.
+        log.warning("accepting signatures over msg only (fedmsg scope) with no signer policy: "
+                    "a message signed by any key in the keyring is accepted under any topic it is re-sent with; "
+                    "give --policy or [[signer]] tables to say which key may publish which topics")
+    window = getattr(args, "timestamp_window", None)
+    if window is None:
+        window = sub.get("window", (int, float), 600)
+    if window < 0:
+        raise ConfigError("--timestamp-window / [subscribe] window must not be negative (0 turns the check off)")
     return Verifier(
         keyring, policy, scopes=scopes,
-        window=float(sub.get("window", (int, float), 600)),
+        window=float(window),
         require_signature=sub.get("require_signature", bool, True),
     )
 
@@ -107,20 +122,15 @@ def open_subscriber(
 ) -> Subscriber:
     sub = config.section("subscribe")
     verifier = open_verifier(args, config)
-    discovery: Any = None
-    static: list[str] = list(getattr(args, "endpoint", []) or []) + sub.strings("endpoints")
-    try:
-        from .discovery import Discovery
-    except ImportError:
-        Discovery = None  # noqa: N806
-    if Discovery is not None:
-        discovery = Discovery.from_args(args, config)
-        if discovery.is_empty_configuration():
-            discovery = None
-        else:
-            static = []
-    elif getattr(args, "srv", None) or sub.strings("srv_domains"):
-        raise ConfigError("DNS discovery is not available in this installation")
+    discovery: Any = Discovery.from_args(args, config)
+    static: list[str] = []
+    if discovery.is_empty_configuration():
+        # Nothing asked for at all (no flag, no [subscribe] source): the
+        # local relay, so that a first try needs no configuration.  Asked
+        # for something (--srv DOMAIN), only that: a domain with no
+        # publishers yet means connecting to nothing until one is announced.
+        discovery, static = None, [LOCAL_RELAY]
+        log.info("no publishers configured: connecting to the local relay at %s", LOCAL_RELAY)
     checkpoint = None
     if resume:
         if not resume.replace("-", "").replace("_", "").replace(".", "").isalnum():

@@ -351,6 +351,8 @@ class Discovery:
         self.rng = rng or random.Random()
         self.errors: dict[str, str] = {}     # source -> last error, for `debpulse-dns lookup`
         self._last: dict[str, list[PublisherInfo]] = {}
+        self._said_none = False
+        self.warn_when_empty = True  # a subscriber says once that it has nothing to connect to
         if endpoints_file is not None:
             self._last[str(endpoints_file)] = read_endpoints_file(endpoints_file)  # a bad file fails at start
 
@@ -388,7 +390,18 @@ class Discovery:
         unique: dict[str, PublisherInfo] = {}
         for p in found:
             unique.setdefault(p.endpoint, p)
+        if not unique and not self._said_none and self.warn_when_empty:
+            # Once, not every refresh: a domain may have no publisher yet.
+            log.warning("no publishers found in %s: not connected to any, looking again every %g s",
+                        ", ".join(self.sources) or "the configuration", self.refresh_interval)
+        self._said_none = not unique
         return order(list(unique.values()), self.rng)
+
+    @property
+    def sources(self) -> list[str]:
+        """What is asked: the endpoints file and the SRV domains (for messages)."""
+        return ([str(self.endpoints_file)] if self.endpoints_file is not None else []) + \
+            [f"{SRV_LABELS}.{d}" for d in self.srv_domains]
 
     def _source(self, source: str, resolve: Callable[[], list[PublisherInfo]]) -> list[PublisherInfo]:
         try:

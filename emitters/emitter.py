@@ -40,10 +40,16 @@ def open_emitter(args: argparse.Namespace, config: Config, *, name: str, relay_o
 
     opts = BusOptions.from_args(args, config, name=name)
     if opts.publish and not relay_only:
+        from .cli import signals_held
         from .publisher import Publisher
 
         publisher = Publisher(opts)
-        publisher.announce(config)  # a long-running direct publisher, as the relay, is found through DNS
+        try:
+            publisher.announce(config)  # a long-running direct publisher, as the relay, is found through DNS
+        except BaseException:  # stopped while announcing: withdraw what may have been added
+            with signals_held():
+                publisher.close()
+            raise
         return publisher
     from .relay_client import RelayClient
 

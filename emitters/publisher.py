@@ -68,7 +68,10 @@ class Publisher:
         # bind becomes this host's name); worked out once, not per message.
         self._replay_advertised = transport.advertised(self.replay_endpoint) if self.replay_endpoint else None
         self._last_prune = 0.0
-        self._announcer: Any = None
+        self._announcement: Any = None  # announce.KeptAnnouncement
+        # Of the events of the last send (publish_events), which were new
+        # (False: their key was published before, nothing was sent).
+        self.last_new: list[bool] = []
         self._topic_frames: dict[str, bytes] = {}
         self._fixed = _Fixed(
             env.canonical(opts.username), env.canonical(self.stream),
@@ -76,38 +79,36 @@ class Publisher:
 
     # The Emitter interface -------------------------------------------------
 
+    @property
+    def last_published(self) -> int:
+        """How many events of the last call went out as new messages."""
+        return sum(self.last_new)
+
     def emit(self, event: Event) -> None:
         self.publish_events([event])
 
     def announce(self, config: Config) -> None:
         """Announce this publisher in DNS when the configuration has a
-        [dns.announce] table; `close` withdraws it.  A failure is logged:
-        the publisher still serves its subscribers by their own endpoints."""
-        from .announce import Announcer
+        [dns.announce] table, and keep it announced (retrying a failure,
+        restoring removed records) until `close` withdraws it.  Waits for
+        the first attempt; a failure is logged and retried in the
+        background: the publisher still serves subscribers that know it."""
+        from .announce import Announcer, KeptAnnouncement
 
         if not self.opts.publish:
             return
-        self._announcer = Announcer.from_config(
+        announcer = Announcer.from_config(
             config, name=self.stream.split("/")[0], endpoint=self.opts.publish, replay=self.replay_endpoint,
             fingerprint=self.signer.fingerprint if self.signer else None,
         )
-        if self._announcer is not None:
-            try:
-                self._announcer.announce()
-            except Exception as exc:  # subscribers with endpoints still reach it
-                log.warning("could not announce in DNS (the relay retries every 5 minutes): %s", exc)
-
-    def refresh_announcement(self) -> None:
-        if self._announcer is not None:
-            self._announcer.announce()
+        if announcer is not None:
+            self._announcement = KeptAnnouncement(announcer)
+            self._announcement.start()
 
     def close(self) -> None:
-        if self._announcer is not None:
-            try:
-                self._announcer.withdraw()
-            except Exception as exc:
-                log.warning("could not withdraw the DNS announcement: %s", exc)
-            self._announcer = None
+        if self._announcement is not None:
+            self._announcement.close()  # withdraws the records
+            self._announcement = None
         if self._replay:
             self._replay.close()
         if self._sock is not None:
@@ -154,15 +155,21 @@ class Publisher:
         sock = self._sock
         sent: dict[str, int] = {}
         duplicates = 0
+        self.last_new = [new for _, _, new in stored]
+        debug = log.isEnabledFor(logging.DEBUG)
         for envelope, data, new in stored:
             if not new:
                 duplicates += 1
+                if debug:
+                    log.debug("not published again: %s (its key was published before)", envelope["msg_id"])
                 continue
             topic = envelope["topic"]
             if sock is not None:
                 sock.send(self._frame_topic(topic), zmq.SNDMORE)
                 sock.send(data)
             sent[topic] = sent.get(topic, 0) + 1
+            if debug:
+                log.debug("published %s #%s (%s)", topic, envelope.get("seq_id"), envelope["msg_id"])
         # Counted once per batch and topic, not once per message.
         for topic, n in sent.items():
             metrics.inc("debpulse_emitted_total", n, help="messages signed and published", topic=topic)

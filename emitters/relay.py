@@ -144,11 +144,15 @@ class Relay:
         stored = self.publisher.store([e for e, _ in events], validated=True,
                                       bodies=[b for _, b in events]) if events else []
         # Durable from here: acknowledge before the (slower) sending.
+        new = [is_new for _, _, is_new in stored]
+        at = 0
         for ident, evs in requests:
             if isinstance(evs, Refused):
-                answer = {"ok": False, "error": str(evs), "too_large": evs.too_large}
+                answer: dict[str, object] = {"ok": False, "error": str(evs), "too_large": evs.too_large}
             else:
-                answer = {"ok": True, "count": len(evs)}
+                # "published": how many were new (a key seen before is not sent again).
+                answer = {"ok": True, "count": len(evs), "published": sum(new[at:at + len(evs)])}
+                at += len(evs)
             self._sock.send_multipart([ident, json.dumps(answer).encode()])
         if stored:
             self.publisher.send(stored)

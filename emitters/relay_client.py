@@ -32,6 +32,7 @@ class RelayClient:
         self.opts = opts
         self.spool = Spool(opts.spool_dir)
         self.last_route = ""
+        self.last_published: int | None = None  # new messages of the last call, as the relay said (None: spooled)
         self._sock: Any = None
         self._why = ""  # why the last call went to the spool, in words
 
@@ -52,6 +53,8 @@ class RelayClient:
                 why = str(answer.get("error", "the relay refused the events"))
                 raise TooLarge(why) if answer.get("too_large") else SchemaError(why)
             self.last_route = "relay"
+            published = answer.get("published")
+            self.last_published = published if isinstance(published, int) else None
             return "relay"
         try:
             for item in items:
@@ -63,6 +66,7 @@ class RelayClient:
         log.warning("%s; %d event(s) spooled in %s, which the relay publishes when it is back",
                     self._why, len(items), self.spool.directory)
         self.last_route = "spool"
+        self.last_published = None
         return "spool"
 
     def close(self) -> None:

@@ -164,8 +164,6 @@ class Subscriber:
             self._next_discovery = time.monotonic() + self.discovery.refresh_interval
         else:
             self._next_discovery = float("inf")
-        if not wanted and not self._connected:
-            wanted = {LOCAL_RELAY}
         for e in sorted(wanted - self._connected - self._guessed):
             self._guessed.add(e)
             if urlsplit(e).scheme == "tcp" and e.endswith(":9940"):

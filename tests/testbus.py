@@ -1,5 +1,7 @@
 """Test support shared by the tests and the benchmarks: real gpg keys, free
-ports, the shared sample data, and a real debpulse-relay process (`Bus`).
+ports, the shared sample data, a real debpulse-relay process (`Bus`), and
+readiness the way systemd sees it (`Notify`, `start_ready`: READY=1 on a
+NOTIFY_SOCKET).
 
 Import it as `testbus` (tests/ is on sys.path for every test module, and
 the benchmarks put it there); tests/conftest.py turns it into fixtures.
@@ -23,6 +25,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.pop("RUST_BACKTRACE", None)
+# The suite depends on no setting of the caller's but the sample data's
+# place (DEBPULSE_FIXTURES): a configuration, state or runtime directory,
+# or a service manager's socket in the environment would leak into every
+# program the tests start.
+for _name in [n for n in os.environ if n.startswith("DEBPULSE_") and n != "DEBPULSE_FIXTURES"]:
+    del os.environ[_name]
+os.environ.pop("NOTIFY_SOCKET", None)
 
 
 def fixtures_dir() -> Path:
@@ -74,50 +83,6 @@ def drop_gpg_key(key: GpgKey) -> None:
     shutil.rmtree(key.home, ignore_errors=True)
 
 
-# -- readiness: the service manager's end of sd_notify ------------------------------
-
-
-class Notify:
-    """The service manager's end of sd_notify: an AF_UNIX datagram socket."""
-
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / "notify.sock"
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(self.path))
-        self.messages: list[str] = []
-
-    def wait_for(self, state: str, proc: subprocess.Popen, timeout: float = 20.0) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(state in m.split("\n") for m in self.messages):
-                return self.messages
-            if proc.poll() is not None:
-                raise AssertionError(f"exited with {proc.returncode} before {state}: {_log_tail(proc)}")
-            self.sock.settimeout(0.1)
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                pass
-        raise AssertionError(f"no {state} within {timeout} s (got {self.messages})")
-
-    def drain(self) -> list[str]:
-        """Every message received so far."""
-        self.sock.settimeout(0)
-        while True:
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except BlockingIOError:
-                return self.messages
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def _log_tail(proc: subprocess.Popen) -> str:
-    log = getattr(proc, "log_path", None)
-    return Path(log).read_text()[-2000:] if log else ""
-
-
 # -- the bus: a real debpulse-relay process ------------------------------------
 
 RELAY_MODULE = "debpulse.emitters.commands.relay"
@@ -153,6 +118,103 @@ class BusSubscriber:
         self.sub.close()
 
 
+class Notify:
+    """The service manager's end of sd_notify: a datagram socket whose path
+    a process gets as NOTIFY_SOCKET.  A process of ours sends READY=1 once
+    it is really up (the relay: sockets bound and the DNS announcement
+    made), which is what tests wait for, never for a file or a port."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        # Short path: AF_UNIX paths have a length limit.
+        self._own = directory is None
+        self.dir = Path(tempfile.mkdtemp(prefix="ns-", dir="/tmp")) if directory is None else directory
+        self.path = self.dir / "notify.sock"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(self.path))
+        self.messages: list[str] = []
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"NOTIFY_SOCKET": str(self.path)}
+
+    def wait_for(self, state: str, proc: subprocess.Popen, timeout: float = 30.0,
+                 log: Path | None = None) -> list[str]:
+        """Every message so far, once one has the line `state` (READY=1,
+        STOPPING=1); AssertionError if `proc` exits first or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(state in m.split("\n") for m in self.messages):
+                return self.messages
+            if proc.poll() is not None:
+                self.drain()
+                if any(state in m.split("\n") for m in self.messages):
+                    return self.messages
+                raise AssertionError(f"exited with {proc.returncode} before {state}: {_tail(proc, log)}")
+            self.sock.settimeout(0.1)
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                pass
+        raise AssertionError(f"no {state} within {timeout} s (got {self.messages}): {_tail(proc, log)}")
+
+    def drain(self) -> list[str]:
+        """Every message received so far."""
+        self.sock.settimeout(0)
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.messages
+
+    def close(self) -> None:
+        self.sock.close()
+        if self._own:  # a directory given is the caller's, socket file and all
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _tail(proc: subprocess.Popen, log: Path | None) -> str:
+    log = log or getattr(proc, "log_path", None)
+    return Path(log).read_text(errors="replace")[-2000:] if log and Path(log).exists() else ""
+
+
+def start_ready(argv: list[str], env: dict[str, str], log: Path, timeout: float = 30.0) -> subprocess.Popen:
+    """Start a long-running debpulse program with a NOTIFY_SOCKET of its own
+    and return once it has sent READY=1 (stdout and stderr go to `log`)."""
+    notify = Notify()
+    try:
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(argv, env={**env, **notify.env}, stdout=fh, stderr=fh)
+        proc.log_path = log  # type: ignore[attr-defined]
+        try:
+            notify.wait_for("READY=1", proc, timeout, log)
+        except BaseException:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            raise
+        return proc
+    finally:
+        notify.close()
+
+
+def connect_and_wait(sock, endpoint: str, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    """Connect a ZeroMQ socket and return once the ZMTP handshake with the
+    peer is done (the socket's own monitor says so): a SUB socket has then
+    sent its subscriptions, instead of a test hoping a fixed sleep is enough."""
+    import zmq
+    from zmq.utils.monitor import recv_monitor_message
+
+    monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    try:
+        sock.connect(endpoint)
+        if not monitor.poll(int(timeout * 1000)):
+            raise AssertionError(f"no handshake with {endpoint} within {timeout} s")
+        recv_monitor_message(monitor)
+    finally:
+        sock.disable_monitor()
+        monitor.close(0)
+
+
 class Bus:
     def __init__(self, base: Path, key: GpgKey) -> None:
         self.key = key
@@ -169,28 +231,15 @@ class Bus:
         self._subs: list[BusSubscriber] = []
 
     def start(self, *extra: str) -> None:
+        """Start the relay and return once it says READY=1: its sockets are
+        bound and, with [dns.announce], its announcement made."""
         import sys
 
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", RELAY_MODULE, "--publish", self.endpoint, "--replay", self.replay,
-                 "--signing-key", str(self.key.secret_file), *extra],
-                env={**os.environ, **self.env}, stdout=log, stderr=log,
-            )
-        path = self.relay_socket[len("ipc://"):]
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"relay exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-            if os.path.exists(path):
-                with socket.socket(socket.AF_UNIX) as s:
-                    try:
-                        s.connect(path)
-                        return
-                    except OSError:
-                        pass
-            time.sleep(0.02)
-        raise RuntimeError("relay did not start")
+        self.proc = start_ready(
+            [sys.executable, "-m", RELAY_MODULE, "--publish", self.endpoint, "--replay", self.replay,
+             "--signing-key", str(self.key.secret_file), *extra],
+            {**os.environ, **self.env}, self.log,
+        )
 
     def stop(self, sig: int = signal.SIGKILL) -> None:
         if self.proc and self.proc.poll() is None:

@@ -120,8 +120,10 @@ class MaildirSource:
             return
         _fsync_dir(self.cur)
 
-    def run(self, stop: threading.Event | None = None) -> None:
-        """Drain the backlog, then handle new mail as it arrives, until `stop`."""
+    def run(self, stop: threading.Event | None = None, watching: Callable[[], None] | None = None) -> None:
+        """Drain the backlog, then handle new mail as it arrives, until `stop`.
+        `watching` is called once the watch is set and the backlog had its
+        first pass (the program's readiness)."""
         stop = stop or threading.Event()
         with inotify_simple.INotify() as inotify:
             # Watch before the first pass so that nothing delivered during it is missed.
@@ -138,12 +140,20 @@ class MaildirSource:
                                     help="hand-overs to the bus that failed and will be retried")
                         delay = backoff.delay()
                         log.warning("cannot hand over mail now (%s); retrying in %.1f s", exc, delay)
+                        watching = _once(watching)
                         stop.wait(delay)
                         continue
                     backoff.reset()
                     pending = False
+                    watching = _once(watching)
                 # Any event (or a queue overflow) means: look at new/ again.
                 pending = bool(inotify.read(timeout=_TICK_MS))
+
+
+def _once(callback: Callable[[], None] | None) -> None:
+    """Call `callback` if there is one; what is left to call next time (nothing)."""
+    if callback is not None:
+        callback()
 
 
 def pipe_main(data: bytes, handle: Callable[[Path | None, bytes], None], quarantine: Quarantine) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Any
 
 from debpulse.emitters import metrics, systemd
 from debpulse.emitters.config import Config, Section
@@ -21,7 +22,8 @@ def check_tables(config: Config) -> None:
     config.check_tables()
 
 
-def add_metrics_flag(p: argparse.ArgumentParser) -> None:
+def add_metrics_flag(p: Any) -> None:
+    """`p`: a parser, or cli.after_command(subparser)."""
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics on 127.0.0.1:PORT (/metrics)")
 

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from debpulse.adapters.common.maildir import MaildirSource, pipe_main
 from debpulse.adapters.common.position import Position
@@ -22,7 +22,15 @@ from debpulse.adapters.common.service import (
     serve_metrics,
 )
 from debpulse.emitters import paths
-from debpulse.emitters.cli import EX_TEMPFAIL, add_common, config_from, parser, run, setup_logging
+from debpulse.emitters.cli import (
+    EX_TEMPFAIL,
+    add_common,
+    after_command,
+    config_from,
+    parser,
+    run,
+    setup_logging,
+)
 from debpulse.emitters.config import Config
 from debpulse.emitters.emitter import open_emitter
 from debpulse.emitters.errors import ConfigError
@@ -61,6 +69,10 @@ examples:
 """
 
 
+# A source's run(stop, watching): `watching` is called once it is ready.
+Source = Callable[[threading.Event, Callable[[], None]], None]
+
+
 @dataclass
 class Settings:
     maildir: Path | None = None
@@ -76,11 +88,8 @@ class Settings:
         return any(p is not None for p in (self.done, self.new, self.reject, self.removals))
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = parser("debpulse-dak", "Publish dak's uploads (dak.package.accept, .new, .reject) and removals "
-               "(dak.package.remove) from the mail dak sends and the files it leaves in its queues.", EXAMPLE)
-    p.add_argument("command", nargs="?", choices=("run", "mail"), default="run",
-                   help="run: watch the Maildir and queues (default); mail: one mail from stdin (MTA pipe)")
+def _options(p: Any) -> None:
+    """The options of both subcommands, given before or after the subcommand."""
     p.add_argument("--maildir", type=Path, metavar="DIR", help="Maildir that receives dak's mail")
     p.add_argument("--queue-dir", type=Path, metavar="DIR", help="dak's queue directory: done/, new/, reject/ in it")
     p.add_argument("--done-dir", type=Path, metavar="DIR", help="accepted .changes in YYYY/MM/DD/ (Dir::Done)")
@@ -92,6 +101,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="handle what is waiting, then exit")
     add_metrics_flag(p)
     add_common(p, publish=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = parser("debpulse-dak", "Publish dak's uploads (dak.package.accept, .new, .reject) and removals "
+               "(dak.package.remove) from the mail dak sends and the files it leaves in its queues.", EXAMPLE)
+    _options(p)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, text, example in (
+        ("run", "watch the Maildir and the queues (the default)",
+         "debpulse-dak run --maildir ~/Maildir --queue-dir /srv/ftp-master.debian.org/queue"),
+        ("mail", "publish one mail read from stdin (for an MTA pipe: exit 75 makes the MTA retry)",
+         "|/usr/bin/debpulse-dak mail --keyring /usr/share/keyrings/debian-keyring.gpg"),
+    ):
+        sp = sub.add_parser(name, help=text, description=text, epilog=f"example:\n  {example}",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        _options(after_command(sp))
     return p
 
 
@@ -152,7 +177,7 @@ def _main(argv: Sequence[str] | None) -> int:
     emitter = open_emitter(args, config, name=NAME)
     try:
         handler = DakHandler(emitter, keyring)
-        sources: list[Callable[[threading.Event | None], None]] = []
+        sources: list[Source] = []
         drains: list[Callable[[], int]] = []
         if settings.maildir is not None:
             mails = MaildirSource(settings.maildir, handler.mail, quarantine, name=NAME)
@@ -171,8 +196,7 @@ def _main(argv: Sequence[str] | None) -> int:
             log.info("handled %d input(s)", handled)
             return 0
         serve_metrics(port)
-        ready(f"watching {len(sources)} source(s)")
-        return _run_all(sources)
+        return _run_all(sources, lambda: ready(f"watching {len(sources)} source(s)"))
     finally:
         emitter.close()
 
@@ -186,25 +210,30 @@ def _keyring(settings: Settings) -> Keyring | None:
     return keyring
 
 
-def _run_all(sources: list[Callable[[threading.Event | None], None]]) -> int:
-    """Each source in its own thread; the first to fail stops them all."""
+def _run_all(sources: list[Source], on_ready: Callable[[], None]) -> int:
+    """Each source in its own thread; the first to fail stops them all.
+    `on_ready` once every source watches and has made its first pass."""
     stop = threading.Event()
     failed: list[BaseException] = []
+    started = [threading.Event() for _ in sources]
 
-    def guard(source: Callable[[threading.Event | None], None]) -> None:
+    def guard(source: Source, watching: threading.Event) -> None:
         try:
-            source(stop)
+            source(stop, watching.set)
         except BaseException as exc:
             log.exception("a source failed; stopping")
             failed.append(exc)
             stop.set()
 
-    threads = [threading.Thread(target=guard, args=(s,), daemon=True) for s in sources]
+    threads = [threading.Thread(target=guard, args=(s, w), daemon=True) for s, w in zip(sources, started, strict=True)]
     for t in threads:
         t.start()
+    told = False
     try:
-        while not stop.wait(0.5):
-            pass
+        while not stop.wait(0.05 if not told else 0.5):
+            if not told and all(w.is_set() for w in started):
+                on_ready()
+                told = True
     except KeyboardInterrupt:  # SIGTERM from systemd, or Ctrl-C: a clean stop
         log.info("stopping")
     finally:

@@ -52,10 +52,14 @@ def new(name: str, fields: dict[str, Any], *, day: str, route: str, queue: str |
 
 
 def rejected(name: str, fields: dict[str, Any], reason: str, *, day: str, route: str,
-             rejection: str | None = None, message_id: str | None = None, origin: str = "") -> Event:
-    body = {**fields, "changes": name, "reason": reason.strip(), **_extra(route, message_id)}
+             rejection: str | None = None, rejected_by: str | None = None, message_id: str | None = None,
+             origin: str = "") -> Event:
+    body = {**fields, "changes": name, "reason": reason.replace("\r\n", "\n").strip(),
+            **_extra(route, message_id)}
     if rejection in ("automatic", "manual"):
         body["rejection"] = rejection
+    if rejected_by:
+        body["rejected_by"] = rejected_by
     return Event(REJECT, body, key=f"{upload_key('reject', name)}:{day}", origin=origin)
 
 

@@ -75,11 +75,13 @@ def _body(msg: email.message.Message) -> bytes:
 
 
 def _text(raw: bytes, msg: email.message.Message) -> str:
+    """The body as text with "\n" line ends (a mail stored with CRLF too)."""
     charset = msg.get_content_charset() or "utf-8"
     try:
-        return raw.decode(charset)
+        text = raw.decode(charset)
     except (UnicodeDecodeError, LookupError):
-        return raw.decode("latin-1")
+        text = raw.decode("latin-1")
+    return text.replace("\r\n", "\n")
 
 
 def parse_mail(data: bytes, keyring: Keyring | None = None, *, origin: str = "") -> MailResult:
@@ -177,9 +179,13 @@ class _Mail:
         reason = re.split(r"^===\s*$", text, maxsplit=1, flags=re.M)[0].strip()
         if not reason:
             raise InputError(f"REJECTED mail without a reason: {name}")
-        rejection = self.header("X-DAK-Rejection").lower() or None
+        # "automatic", "manual", or older dak's "automatic (moo)"
+        rejection = (self.header("X-DAK-Rejection").lower().split() or [None])[0]
+        # A manual rejection comes From the ftpmaster who rejected it.
+        rejected_by = self.header("From") or None if rejection == "manual" else None
         return MailResult([events.rejected(name, self._upload_names(name), reason, day=self.day, route="mail",
-                                           rejection=rejection, message_id=self.message_id, origin=self.origin)])
+                                           rejection=rejection, rejected_by=rejected_by,
+                                           message_id=self.message_id, origin=self.origin)])
 
     def removal(self, bug: int, suites_text: str) -> MailResult:
         text = _text(_body(self.msg), self.msg)

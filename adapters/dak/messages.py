@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from debpulse.emitters.messages import Message, parse_address, people, person, register
@@ -119,12 +120,27 @@ class Rejected(_Upload):
     topic: ClassVar[str] = "dak.package.reject"
     body_schema: ClassVar[dict[str, Any]] = _schema(
         ["source", "version", "changes", "reason", "route"],
-        {"reason": {"type": "string"}, "rejection": {"enum": ["automatic", "manual"]}},
+        {"reason": {"type": "string"}, "rejection": {"enum": ["automatic", "manual"]},
+         "rejected_by": _OPT_STR},
     )
 
     def summary(self) -> str:
-        first = next((line.strip() for line in self.body["reason"].splitlines() if line.strip()), "no reason given")
-        return f"{self._what()} rejected: {first}"
+        return f"{self._what()} rejected: {reason_line(self.body['reason'])}"
+
+
+def reason_line(reason: str, limit: int = 200) -> str:
+    """The gist of a rejection reason on one line.  dak heads each failed
+    check with a line of its own ("Version check failed:"); the reason is
+    what follows, so headings are skipped and the first sentence kept."""
+    lines = [line.strip() for line in reason.replace("\r\n", "\n").splitlines()]
+    start = next((i for i, line in enumerate(lines) if line and not line.endswith(":")), None)
+    if start is None:
+        return next((line for line in lines if line), "no reason given").rstrip(":")
+    end = next((i for i in range(start, len(lines)) if not lines[i]), len(lines))
+    paragraph = " ".join(lines[start:end])
+    m = re.match(r"(.+?[.!?])(?:\s|$)", paragraph)
+    text = m.group(1) if m else paragraph
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 _REMOVED_SOURCE = {

@@ -242,7 +242,11 @@ class QueueSource:
 
     def _reject_events(self, path: Path, data: bytes, st: os.stat_result) -> list[Event]:
         name = _REASON.match(path.name)["name"]  # type: ignore[index]
-        reason = data.decode("utf-8", errors="replace").strip() or "(no reason given)"
+        reason, rejected_by = reason_file(data)
+        if not reason:
+            if time.time() - st.st_ctime < self.settle:  # caught between dak's create and write
+                raise InputError(f"{path.name} is empty")
+            reason = "(no reason given)"
         fields: dict[str, Any] | None = None
         try:
             # A rejected upload may be broken or badly signed: that is often
@@ -256,6 +260,7 @@ class QueueSource:
                 raise InputError(f"cannot tell the rejected upload from {name!r}") from None
             fields = events.name_fields(parts[0], parts[1])
         return [events.rejected(name, fields, reason, day=events.utc_day(st.st_ctime), route="queue",
+                                rejection="manual" if rejected_by else "automatic", rejected_by=rejected_by,
                                 origin=str(path))]
 
     # -- removals.822 --------------------------------------------------------
@@ -305,8 +310,10 @@ class QueueSource:
 
     # -- the loop --------------------------------------------------------------
 
-    def run(self, stop: threading.Event | None = None) -> None:
-        """Scan, then scan again whenever something changes, until `stop`."""
+    def run(self, stop: threading.Event | None = None, watching: Callable[[], None] | None = None) -> None:
+        """Scan, then scan again whenever something changes, until `stop`.
+        `watching` is called once the watches are set and the first scan
+        is done (the program's readiness)."""
         stop = stop or threading.Event()
         watches: dict[Path, int] = {}
         with inotify_simple.INotify() as inotify:
@@ -320,9 +327,15 @@ class QueueSource:
                                 help="hand-overs to the bus that failed and will be retried")
                     delay = backoff.delay()
                     log.warning("cannot hand over queue events now (%s); retrying in %.1f s", exc, delay)
+                    if watching is not None:
+                        watching, call = None, watching
+                        call()
                     stop.wait(delay)
                     continue
                 backoff.reset()
+                if watching is not None:
+                    watching, call = None, watching
+                    call()
                 # A folder made during the scan may hold files made before its
                 # watch existed: watch it, then scan once more.
                 if not self._rewatch(inotify, watches):
@@ -360,6 +373,19 @@ class QueueSource:
                 except FileNotFoundError:
                     continue
         return added
+
+
+def reason_file(data: bytes) -> tuple[str, str | None]:
+    """The reason in a reject/<changes>.reason file ("" if none), and who rejected it.
+
+    dak writes the reason of an automatic rejection as it is; a manual one
+    (an ftpmaster's comment in process-policy) starts with a "From: <who>"
+    line and a blank line, which dak itself strips before mailing it."""
+    text = data.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    m = re.match(r"\AFrom: ([^\n]+)\n\n", text)
+    if m:
+        return text[m.end():].strip(), m.group(1).strip()
+    return text.strip(), None
 
 
 def _numbered(directory: Path, width: int) -> list[str]:

@@ -50,23 +50,29 @@ configuration ([debbugs] table):
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = cli.parser("debpulse-debbugs", "Publish debbugs mail and SOAP reconciliation on the bus.", EPILOG)
+def _options(p: Any) -> None:
+    """What every subcommand takes, before or after the subcommand."""
     cli.add_common(p, publish=True)
     add_metrics_flag(p)
     g = p.add_argument_group("debbugs SOAP")
     g.add_argument("--soap-url", metavar="URL", help=f"SOAP endpoint (default {DEFAULT_URL})")
     g.add_argument("--no-soap", action="store_true", help="never ask SOAP: no enrichment, no reconciliation")
     g.add_argument("--soap-timeout", type=float, metavar="SECONDS", help="per request (default 30)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.parser("debpulse-debbugs", "Publish debbugs mail and SOAP reconciliation on the bus.", EPILOG)
+    _options(p)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
     def example(text: str) -> dict[str, Any]:
         return {"epilog": f"example:\n  {text}", "formatter_class": argparse.RawDescriptionHelpFormatter}
 
     m = sub.add_parser("maildir", help="watch a Maildir and publish every debbugs mail delivered to it",
                        **example("debpulse-debbugs --metrics-port 9953 maildir /var/lib/debpulse/mail/debbugs"))
     m.add_argument("maildir", nargs="?", type=Path, help="the Maildir (default [debbugs] maildir)")
-    sub.add_parser("mail", help="publish one mail read from stdin (for an MTA pipe)",
-                   **example("debpulse-debbugs mail < message.eml   # exit 75: the MTA retries later"))
+    mail = sub.add_parser("mail", help="publish one mail read from stdin (for an MTA pipe)",
+                          **example("debpulse-debbugs mail < message.eml   # exit 75: the MTA retries later"))
     r = sub.add_parser("poll", help="reconcile over SOAP: new bugs and changes of watched bugs",
                        **example("debpulse-debbugs poll --watch 979653 --interval 300"))
     r.add_argument("--watch", action="append", type=int, default=[], metavar="BUG",
@@ -74,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--interval", type=float, metavar="SECONDS", help="between rounds (default 300)")
     r.add_argument("--once", action="store_true", help="one round, then exit")
     r.add_argument("--no-newest", action="store_true", help="do not look for new bugs with newest_bugs")
+    for sp in (m, mail, r):
+        _options(cli.after_command(sp))
     return p
 
 
@@ -131,8 +139,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError("no Maildir: give one on the command line or set [debbugs] maildir")
         source = MaildirSource(Path(maildir), handler, quarantine, name="debbugs")
         serve_metrics(port)
-        ready(f"watching {maildir}")
-        source.run()
+        source.run(watching=lambda: ready(f"watching {maildir}"))
         return 0
     finally:
         emitter.close()
@@ -160,8 +167,7 @@ def _poll(args: argparse.Namespace, config: Config, section: Section, client: De
             log.info("%d event(s) from SOAP", count)
             return 0
         serve_metrics(port)
-        ready(f"reconciling over SOAP every {interval:g} s")
-        reconciler.run(float(interval))
+        reconciler.run(float(interval), watching=lambda: ready(f"reconciling over SOAP every {interval:g} s"))
         return 0
     finally:
         emitter.close()

@@ -42,6 +42,7 @@ KINDS = {
     "transcript": "control",
 }
 # Acknowledgements and other replies carry no new fact: counted, skipped.
+NOT_DEBBUGS = "not-debbugs"  # the kind of a mail without debbugs' X-Loop
 SKIPPED = {"ack", "ack-info", "ack-quiet", "ack-info-quiet", "ack-maintonly", "ack-info-maintonly",
            "list", "error", "getinfo", "doc-text", "doc-html"}
 
@@ -51,7 +52,7 @@ _MSGID = re.compile(r"<[^<>\s]+>")
 
 @dataclass(frozen=True)
 class ParsedMail:
-    kind: str                   # first word of X-Debian-PR-Message
+    kind: str                   # first word of X-Debian-PR-Message, or NOT_DEBBUGS
     events: list[Event]         # empty when the kind is skipped
 
 
@@ -68,7 +69,9 @@ def parse_mail(data: bytes, origin: str = "") -> ParsedMail:
         raise InputError(f"not a mail: {msg.defects[0].__class__.__name__}")
     loops = [str(v) for v in msg.get_all("X-Loop", [])]
     if not any(LOOP in v.lower() for v in loops):
-        raise InputError("not a debbugs mail (no X-Loop: owner@bugs.debian.org)")
+        # A bugs host's mailbox also gets list mail and the like: not ours
+        # to judge, so skipped (and filed as read), never quarantined.
+        return ParsedMail(NOT_DEBBUGS, [])
     pr_message = (_header(msg, "X-Debian-PR-Message") or "").split()
     if not pr_message:
         raise InputError("debbugs mail without X-Debian-PR-Message")
@@ -149,11 +152,8 @@ def _bug_event(msg: EmailMessage, kind: str, pr_message: list[str], origin: str)
                 # dak closes bugs with a "Done: <Changed-By>" pseudo-header.
                 body["from"] = _pseudo_header(text, "Done") or (
                     _header(closing, "From") if closing else _header(msg, "To"))
-            else:  # they-closed: "Bug#N closed by WHO (subject of the closing mail)"
-                report = next((p for p in parts if p is not closing), None)
-                body["title"] = _strip_subject(_header(report, "Subject") or "", bug) if report else ""
-                m = re.match(r"Bug#\d+ closed by (.*?) \(", subject)
-                body["from"] = (_header(closing, "From") if closing else None) or (m.group(1) if m else None)
+            else:
+                body["title"], body["from"] = _they_closed(msg, bug, closing, parts, text)
             body["version"] = (_pseudo_header(text, "Version") or _pseudo_header(text, "Source-Version")
                                if text else None)
             report = next((p for p in parts if p is not closing), None)
@@ -164,6 +164,44 @@ def _bug_event(msg: EmailMessage, kind: str, pr_message: list[str], origin: str)
     key = f"debbugs:{bug}:report" if topic == "report" else (
         f"debbugs:{bug}:{topic}:{key_id}" if key_id else None)
     return Event(topic=f"debbugs.bug.{topic}", body=body, key=key, origin=origin)
+
+
+def _they_closed(msg: EmailMessage, bug: int, closing: EmailMessage | None, parts: list[EmailMessage],
+                 closing_text: str | None) -> tuple[str, str | None]:
+    """The bug's title and who closed it, from the notice debbugs sends the
+    submitter (scripts/process, mail/process_your_bug_done):
+
+        Subject: Bug#N closed by <From> [(reply to <Reply-To>)] (<closing subject>)
+
+        #N: <the bug's title>
+
+        It has been closed by <From> [(reply to <Reply-To>)].
+
+    with the closing mail and the original report attached.  The closing
+    mail's From may be the archive's address (dak closes bugs as "Debian
+    FTP Masters"): its Done: pseudo-header, then its Reply-To, name the person."""
+    notice = _first_text(msg) or ""
+    m = re.search(rf"^#{bug}: (.+)$", notice, re.M)
+    title = m.group(1).strip() if m else ""
+    if not title:
+        report = next((p for p in parts if p is not closing), None)
+        title = _strip_subject(_header(report, "Subject") or "", bug) if report is not None else ""
+    if not title:  # no notice text, no report: the closing mail's subject is the best left
+        m = re.match(rf"Bug\s*#\s*{bug} closed by .*? \((.*)\)$", _header(msg, "Subject") or "")
+        title = _strip_subject(m.group(1), bug) if m else ""
+    closer = _pseudo_header(closing_text, "Done")
+    if not closer and closing is not None:
+        closer = _header(closing, "Reply-To") or _header(closing, "From")
+    if not closer:
+        m = re.search(r"^It has been closed by (.+?)\.?$", notice, re.M)
+        closer = _marked_by(m.group(1)) if m else None
+    return title, closer
+
+
+def _marked_by(text: str) -> str:
+    """debbugs' "From (reply to Reply-To)": the person is the Reply-To."""
+    m = re.fullmatch(r"(.*?) \(reply to (.+)\)", text.strip())
+    return m.group(2) if m else text.strip()
 
 
 def _control_event(msg: EmailMessage, origin: str) -> Event:
@@ -273,7 +311,9 @@ def with_status(event: Event, status: dict[str, Any] | None) -> Event:
     body["status"] = status
     if status is not None:
         body["severity"] = status.get("severity") or body.get("severity")
-        if status.get("subject"):
+        # The title stays the one the mail carried (what the bug was filed or
+        # discussed as); today's title, if it was retitled since, is status.subject.
+        if not body.get("title") and status.get("subject"):
             body["title"] = status["subject"]
         if event.topic == "debbugs.bug.forward" and not body.get("forwarded_to"):
             body["forwarded_to"] = status.get("forwarded")

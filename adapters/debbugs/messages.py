@@ -17,6 +17,7 @@ STATUS_SCHEMA: dict[str, Any] = {
         "package": {"type": "string"},
         "source": {"type": "string"},
         "subject": {"type": "string"},
+        "originator": {"type": ["string", "null"]},
         "severity": {"type": "string"},
         "tags": {"type": "array", "items": {"type": "string"}},
         "done": {"type": ["string", "null"]},

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from debpulse.adapters.common.position import Position
@@ -50,8 +50,9 @@ def _strip_id(value: str | None) -> str | None:
 
 def report_event(bug: int, status: dict[str, Any], raw_msgid: str | None = None,
                  originator: str | None = None) -> Event:
-    """A new report seen over SOAP."""
-    body = _bug_body(bug, status, originator, _strip_id(raw_msgid))
+    """A new report seen over SOAP; `originator` defaults to the status's
+    (get_status tells who filed it, the bug log's first record too)."""
+    body = _bug_body(bug, status, originator or status.get("originator"), _strip_id(raw_msgid))
     return Event("debbugs.bug.report", body, key=f"debbugs:{bug}:report", origin=f"soap:{bug}")
 
 
@@ -189,7 +190,9 @@ class Reconciler:
             return 0
         newest = max(numbers)
         if self.newest is None:
-            log.info("starting after bug %d (the newest now)", newest)
+            # Said without -v: a first round that publishes nothing should say why.
+            log.warning("no position yet (%s): starting after bug %d, the newest now; "
+                        "bugs filed from now on are published", self.position.path, newest)
             self.newest = newest
             self._save()
             return 0
@@ -236,8 +239,11 @@ class Reconciler:
             self._save()
         return done
 
-    def run(self, interval: float, stop: threading.Event | None = None) -> None:
-        """Poll every `interval` seconds until `stop`; back off on errors."""
+    def run(self, interval: float, stop: threading.Event | None = None,
+            watching: Callable[[], None] | None = None) -> None:
+        """Poll every `interval` seconds until `stop`; back off on errors.
+        `watching` is called once the first round is over (the program's
+        readiness), whether it succeeded or not."""
         stop = stop or threading.Event()
         delay = interval
         while not stop.is_set():
@@ -249,4 +255,7 @@ class Reconciler:
                             help="reconciliation rounds that failed and will be retried")
                 delay = min(max(delay * 2, interval), 3600.0)
                 log.warning("reconciliation round failed (%s); next in %.0f s", exc, delay)
+            if watching is not None:
+                watching, call = None, watching
+                call()
             stop.wait(delay)

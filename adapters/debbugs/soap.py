@@ -206,6 +206,9 @@ def status_of(raw: Mapping[str, Any]) -> dict[str, Any]:
         "package": str(raw.get("package") or ""),
         "source": str(raw.get("source") or ""),
         "subject": str(raw.get("subject") or ""),
+        # Who filed it ("Name <address>"); debbugs sends it as base64Binary
+        # when it is not ASCII, which decode_value has undone already.
+        "originator": " ".join(str(raw.get("originator") or "").split()) or None,
         "severity": str(raw.get("severity") or "normal"),
         "tags": str(raw.get("tags") or raw.get("keywords") or "").split(),
         "done": str(raw["done"]) if raw.get("done") else None,

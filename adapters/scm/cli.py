@@ -41,6 +41,7 @@ configuration ([git] table): repo_root, web_url, max_commits, listen, token, tok
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.parser("debpulse-git", "Publish git pushes on the debpulse bus.", EPILOG)
+    cli.add_common(p, publish=True)
     subs = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def shared(sp: argparse.ArgumentParser) -> None:
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--git-dir", metavar="DIR", help="the repository (default $GIT_DIR, else the current directory)")
     h.add_argument("--pending", metavar="DIR", type=Path, help="publish the pushes the installed hook saved in DIR")
     shared(h)
-    cli.add_common(h, publish=True)
+    cli.add_common(cli.after_command(h), publish=True)
 
     i = sub("install", "install the post-receive hook",
             "Install the hook; an existing post-receive hook is chained, not replaced.",
@@ -71,25 +72,35 @@ def build_parser() -> argparse.ArgumentParser:
     shared(i)
     i.add_argument("--hook-config", metavar="FILE", help="--config for the installed hook")
     i.add_argument("--hook-state-dir", metavar="DIR", help="--state-dir for the installed hook")
-    i.add_argument("--relay", metavar="URL", help="relay socket for the installed hook")
-    i.add_argument("--environment", choices=("dev", "stg", "production"), help="topic environment for the hook")
-    i.add_argument("-v", "--verbose", action="count", default=0)
+    after = cli.after_command(i)  # also before the subcommand, as on every command
+    after.add_argument("--relay", metavar="URL", help="relay socket for the installed hook")
+    after.add_argument("--environment", choices=("dev", "stg", "production"), help="topic environment for the hook")
+    cli.add_common(after)
 
     u = sub("uninstall", "remove the hook and restore the previous one",
             "Remove the hook; a hook it chained is put back.", "debpulse-git uninstall /srv/git/debian/hello.git")
     u.add_argument("repos", nargs="+", metavar="REPO", type=Path)
-    u.add_argument("-v", "--verbose", action="count", default=0)
+    cli.add_common(cli.after_command(u))
 
     w = sub("webhook", "receive GitLab Push Hook and Tag Push Hook events",
-            "HTTP receiver for GitLab push events (Salsa).",
-            "debpulse-git webhook --listen 127.0.0.1:9945 --token-file /etc/debpulse/gitlab-token")
+            "HTTP receiver for GitLab push events (Salsa).\n\n"
+            "GitLab sends the hook's secret token in X-Gitlab-Token. The receiver takes\n"
+            "it from the first of: --token-file, [git] token_file, the environment\n"
+            "variable DEBPULSE_GIT_WEBHOOK_TOKEN, [git] token; it refuses to start\n"
+            "without one.",
+            "debpulse-git webhook --listen 127.0.0.1:9945 --token-file /etc/debpulse/gitlab-token\n"
+            "  DEBPULSE_GIT_WEBHOOK_TOKEN=s3cret debpulse-git webhook   # e.g. from systemd's LoadCredential\n"
+            "\nAnswers: 200 with what was published (\"published 4 events\", \"nothing new: 4 events "
+            "published before\"),\n401 bad token, 400 not a push, 413 too large, 503 the bus cannot take it now.")
     w.add_argument("--listen", metavar="HOST:PORT", help=f"address to listen on (default {DEFAULT_LISTEN})")
-    w.add_argument("--token-file", metavar="FILE", help="file holding the secret token GitLab sends")
+    w.add_argument("--token-file", metavar="FILE",
+                   help="file holding the secret token GitLab sends (else [git] token_file, "
+                        "$DEBPULSE_GIT_WEBHOOK_TOKEN, [git] token)")
     w.add_argument("--max-body", type=int, metavar="BYTES", help="largest accepted body (default 2 MiB)")
     w.add_argument("--max-commits", type=int, metavar="N", help="describe at most N commits of a push")
     w.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics on 127.0.0.1:PORT (/metrics)")
-    cli.add_common(w, publish=True)
+    cli.add_common(cli.after_command(w), publish=True)
     return p
 
 

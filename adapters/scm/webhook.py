@@ -145,6 +145,40 @@ def gitlab_events(payload: Any, *, max_commits: int = push.DEFAULT_MAX_COMMITS, 
     return out
 
 
+def _hand_over(emitter: Emitter, events: list[Event]) -> int | None:
+    """Emit a push's events; how many went out as new messages (None when
+    not known yet: the relay was away and they wait in its spool)."""
+    publish_events = getattr(emitter, "publish_events", None)
+    emit_many = getattr(emitter, "emit_many", None)
+    if publish_events is not None:  # a direct publisher: one outbox transaction
+        publish_events(events)
+    elif emit_many is not None:  # the relay client: one round trip per push
+        emit_many(events)
+    else:  # any other emitter: one at a time, and it does not tell what was new
+        for ev in events:
+            emitter.emit(ev)
+        return len(events)
+    published = getattr(emitter, "last_published", None)
+    return published if isinstance(published, int) else None
+
+
+def _count(n: int) -> str:
+    return f"{n} event" if n == 1 else f"{n} events"
+
+
+def outcome(handed: int, published: int | None) -> str:
+    """The 200 answer's text: what the push gave on the bus.  A redelivery
+    (GitLab's "Resend request", a retry after a timeout) publishes nothing
+    new: every event has the key of one published before."""
+    if published is None:
+        return f"accepted {_count(handed)} (the relay publishes them from its spool when it is back)"
+    if published == 0:
+        return f"nothing new: {_count(handed)} published before"
+    if published < handed:
+        return f"published {_count(published)} ({handed - published} published before)"
+    return f"published {_count(published)}"
+
+
 class WebhookServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -172,13 +206,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.request_timeout)
 
     def _answer(self, code: int, text: str) -> None:
+        # Counted before the answer goes out: whoever got it can see it counted.
+        metrics.inc("debpulse_git_webhook_requests_total", code=str(code), help="webhook requests by answer")
         body = (text + "\n").encode()
         self.send_response(code)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        metrics.inc("debpulse_git_webhook_requests_total", code=str(code), help="webhook requests by answer")
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         srv = self.server
@@ -209,12 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(400, exc.reason)
         try:
             with srv.emit_lock:
-                emit_many = getattr(srv.emitter, "emit_many", None)
-                if emit_many is not None:  # the relay client: one round trip per push
-                    emit_many(events)
-                else:
-                    for ev in events:
-                        srv.emitter.emit(ev)
+                published = _hand_over(srv.emitter, events)
         except EmitError as exc:
             log.error("webhook push not handed over: %s", exc)
             return self._answer(503, "bus unavailable, try again")
@@ -222,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.error("webhook push %s failed: %s: %s", name, type(exc).__name__, exc)
             return self._answer(500, "internal error")
         metrics.inc("debpulse_git_events_total", len(events), topic="webhook", help="git events handed over")
-        return self._answer(200, f"{len(events)} events")
+        return self._answer(200, outcome(len(events), published))
 
     def do_GET(self) -> None:  # noqa: N802
         self._answer(405, "POST GitLab push events here")

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from debpulse.adapters.common.service import (
     add_metrics_flag,
@@ -18,7 +18,7 @@ from debpulse.adapters.common.service import (
     serve_metrics,
 )
 from debpulse.emitters import paths
-from debpulse.emitters.cli import add_common, config_from, parser, run, setup_logging
+from debpulse.emitters.cli import add_common, after_command, config_from, parser, run, setup_logging
 from debpulse.emitters.config import Config
 from debpulse.emitters.emitter import open_emitter
 from debpulse.emitters.errors import ConfigError
@@ -53,10 +53,8 @@ examples:
 """
 
 
-def _run_parser() -> argparse.ArgumentParser:
-    p = parser("debpulse-wanna-build", "Read wanna-build's public views in PostgreSQL and publish each state "
-               "change (wannabuild.package.state.update) and build result (wannabuild.package.build.complete).",
-               EXAMPLE)
+def _run_options(p: Any) -> None:
+    """What `run` (the default) takes, before or after the subcommand."""
     p.add_argument("--dsn", help=f"libpq connection string or URI (default {DEFAULT_DSN!r}, the guest service)")
     p.add_argument("--arch", action="append", default=[], metavar="ARCH", help="architecture to follow (repeatable)")
     p.add_argument("--suite", action="append", default=[], metavar="SUITE",
@@ -74,19 +72,27 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="catch up, then exit")
     add_metrics_flag(p)
     add_common(p, publish=True)
-    return p
 
 
-def _trigger_parser() -> argparse.ArgumentParser:
-    p = parser("debpulse-wanna-build install-trigger",
-               "Print the SQL of a trigger that notifies debpulse-wanna-build of new rows, or run it "
-               "(as a role that may create triggers on public.transactions and public.pkg_history).", EXAMPLE)
-    p.add_argument("--install", action="store_true", help="run the SQL instead of printing it")
-    p.add_argument("--uninstall", action="store_true", help="remove the trigger (printed, or run with --install)")
-    p.add_argument("--dsn", help="connection of a privileged role (needed with --install)")
-    p.add_argument("--channel", help=f"notification channel (default {DEFAULT_CHANNEL})")
-    p.add_argument("--config", metavar="FILE", help="TOML configuration")
-    p.add_argument("-v", "--verbose", action="count", default=0)
+def build_parser() -> argparse.ArgumentParser:
+    p = parser("debpulse-wanna-build", "Read wanna-build's public views in PostgreSQL and publish each state "
+               "change (wannabuild.package.state.update) and build result (wannabuild.package.build.complete).",
+               EXAMPLE)
+    _run_options(p)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    r = sub.add_parser("run", help="follow wanna-build and publish (the default)",
+                       description="Follow wanna-build and publish (the default command).")
+    _run_options(after_command(r))
+    t = sub.add_parser("install-trigger", help="print or install the optional NOTIFY trigger",
+                       description="Print the SQL of a trigger that notifies debpulse-wanna-build of new rows, "
+                       "or run it (as a role that may create triggers on public.transactions and "
+                       "public.pkg_history).", epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("--install", action="store_true", help="run the SQL instead of printing it")
+    t.add_argument("--uninstall", action="store_true", help="remove the trigger (printed, or run with --install)")
+    after = after_command(t)
+    after.add_argument("--dsn", help="connection of a privileged role (needed with --install)")
+    after.add_argument("--channel", help=f"notification channel (default {DEFAULT_CHANNEL})")
+    add_common(after)
     return p
 
 
@@ -125,11 +131,10 @@ def state_dir(args: argparse.Namespace, config: Config) -> Path:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["install-trigger"]:
-        return _install_trigger(argv[1:])
-    args = _run_parser().parse_args(argv)
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     setup_logging(args.verbose)
+    if args.command == "install-trigger":
+        return _install_trigger(args)
     config = config_from(args)
     settings = settings_from(args, config)
     port = metrics_port(args, config.section(NAME))
@@ -139,16 +144,13 @@ def _main(argv: Sequence[str] | None) -> int:
         source = WannaBuildSource(settings, emitter, directory)
         if not args.once:
             serve_metrics(port)
-            ready(f"following {len(source.streams)} stream(s)")
-        source.run(once=args.once)
+        source.run(once=args.once, watching=lambda: ready(f"following {len(source.streams)} stream(s)"))
     finally:
         emitter.close()
     return 0
 
 
-def _install_trigger(argv: list[str]) -> int:
-    args = _trigger_parser().parse_args(argv)
-    setup_logging(args.verbose)
+def _install_trigger(args: argparse.Namespace) -> int:
     config = config_from(args)
     sec = config.section(NAME)
     sec.check_keys(KEYS)

@@ -123,9 +123,18 @@ class WannaBuildSource:
 
     # -- the loop -----------------------------------------------------------------
 
-    def run(self, *, once: bool = False) -> None:
-        """Poll until stopped (or, with `once`, until caught up)."""
+    def run(self, *, once: bool = False, watching: Callable[[], None] | None = None) -> None:
+        """Poll until stopped (or, with `once`, until caught up).  `watching`
+        is called once, after the first catch-up (LISTEN in place) or the
+        first failure to connect: the program's readiness."""
         backoff = Backoff(first=0.2)
+
+        def up() -> None:
+            nonlocal watching
+            if watching is not None:
+                watching, call = None, watching
+                call()
+
         while not self.stop.is_set():
             try:
                 with self._connect() as conn:
@@ -141,6 +150,7 @@ class WannaBuildSource:
                             continue
                         if once:
                             return
+                        up()
                         pending = self._wait(conn, full_poll_due)
             except psycopg.OperationalError as exc:
                 reason = " ".join(str(exc).split()) or type(exc).__name__
@@ -152,6 +162,7 @@ class WannaBuildSource:
                 metrics.inc("debpulse_wannabuild_reconnects_total", help="lost or failed database connections")
                 delay = backoff.delay()
                 log.warning("database unavailable (%s); retrying in %.1fs", reason, delay)
+                up()
                 if self.stop.wait(delay):
                     return
             except Stopped:

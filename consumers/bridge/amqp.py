@@ -130,6 +130,27 @@ class Ticket:
     attempts: int = 0
 
 
+def failure_reason(error: BaseException) -> str:
+    """One line for why a connection failed.  pika wraps the cause (an
+    OSError, a refused login) in workflow exceptions whose own text is
+    empty: unwrap them down to it."""
+    seen: set[int] = set()
+    while id(error) not in seen:
+        seen.add(id(error))
+        inner = getattr(error, "exception", None)  # AMQPConnectorPhaseErrorBase
+        if inner is None and getattr(error, "exceptions", None):  # AMQPConnectionWorkflowFailed
+            inner = error.exceptions[-1]  # type: ignore[attr-defined]
+        if inner is None and error.args and isinstance(error.args[0], BaseException):  # AMQPConnectionError
+            inner = error.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        error = inner
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
 def connection_parameters(
     urls: list[str],
     *,
@@ -271,7 +292,8 @@ class AmqpPublisher:
         connection.channel(on_open_callback=self._on_channel)
 
     def _on_open_error(self, connection: Any, error: Exception) -> None:
-        log.warning("broker %s:%s unreachable: %s", connection.params.host, connection.params.port, error)
+        log.warning("broker %s:%s unreachable: %s", connection.params.host, connection.params.port,
+                    failure_reason(error))
         metrics.inc("debpulse_bridge_connect_failures_total", help="failed connections to the AMQP broker")
         connection.ioloop.stop()
 
@@ -366,7 +388,8 @@ class AmqpPublisher:
             self._unsent.extendleft(reversed(waiting))
             self._channel = None
         if not self._stopping:
-            log.warning("connection to the broker lost: %s (%d messages to send again)", reason, len(waiting))
+            log.warning("connection to the broker lost: %s (%d messages to send again)", failure_reason(reason),
+                        len(waiting))
         connection.ioloop.stop()
 
     def _shutdown(self) -> None:

@@ -41,6 +41,7 @@ PUBLISHER_FLAGS = {
 
 def build_parser() -> cli.Parser:
     p = cli.parser("debpulse-dns", "Announce debpulse publishers in DNS SRV records and find them.", EPILOG)
+    cli.add_common(p)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     helps = {
         "announce": "add this publisher's SRV and TXT records (RFC 2136, TSIG), or refresh them",
@@ -53,7 +54,7 @@ def build_parser() -> cli.Parser:
         _publisher_options(sp)
         if command == "zone":
             sp.add_argument("--endpoints", action="store_true", help="print a line for the endpoints file instead")
-        cli.add_common(sp)
+        cli.add_common(cli.after_command(sp))
     sp = sub.add_parser("lookup", help="print the publishers a subscriber would connect to",
                         description="Resolve like a subscriber; without arguments, use the [subscribe] table.",
                         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,7 +65,7 @@ def build_parser() -> cli.Parser:
                     help="ask this server (repeatable; default [dns] nameservers, then /etc/resolv.conf)")
     sp.add_argument("--trust-anchor", metavar="FILE", help="DS or DNSKEY records: answers must validate with DNSSEC")
     sp.add_argument("--json", action="store_true", help="one JSON object per publisher")
-    cli.add_common(sp)
+    cli.add_common(cli.after_command(sp))
     return p
 
 
@@ -131,6 +132,7 @@ def _lookup(args: argparse.Namespace, config: Config) -> int:
     if discovery.is_empty_configuration():
         raise ConfigError("nothing to look up: give DOMAIN, --endpoint or --endpoints-file, "
                               "or [subscribe] srv_domains in the configuration")
+    discovery.warn_when_empty = False  # an empty answer is this command's output, not a warning
     publishers = discovery.current()
     for p in publishers:
         print(json.dumps(_as_dict(p), sort_keys=True) if args.json else p.describe())

@@ -1,6 +1,8 @@
 """debpulse-logger: publish from the shell, as fedmsg-logger does.
 
-It hands events to the local relay and holds no key.  With no relay
+It hands events to the local relay and holds no key.  Lines from stdin go
+out as they are read, as fedmsg-logger sends them: a burst already waiting
+is handed over in one go, but nothing waits for more to come.  With no relay
 answering within the bound, the events go to the spool and the command
 still exits 0 (with a warning): it never hangs and never loses them.
 """
@@ -8,8 +10,10 @@ still exits 0 (with a warning): it never hangs and never loses them.
 from __future__ import annotations
 
 import json
+import os
+import select
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .. import cli
 from ..errors import ConfigError
@@ -25,6 +29,36 @@ examples:
   tail -f /var/log/some.log | debpulse-logger        # one message per line
 """
 CHUNK = 500
+
+
+def read_batches(fd: int, most: int = CHUNK) -> Iterator[list[str]]:
+    """Lines from `fd` as they come: each batch is what had arrived when it
+    was read (at most `most` lines), so `tail -f LOG | debpulse-logger`
+    publishes every line at once, while a file piped in goes out in chunks
+    of `most`.  A last line without its newline counts at the end."""
+    pending = b""
+    lines: list[str] = []
+    eof = False
+    while not eof:
+        data = os.read(fd, 1 << 16)  # waits until something arrives
+        while True:
+            if not data:
+                eof = True
+                break
+            pending += data
+            *complete, pending = pending.split(b"\n")
+            lines += [line.decode("utf-8", "replace").removesuffix("\r") for line in complete]
+            while len(lines) >= most:
+                yield lines[:most]
+                lines = lines[most:]
+            if not select.select([fd], [], [], 0)[0]:
+                break  # nothing more waiting: hand over what there is
+            data = os.read(fd, 1 << 16)
+        if lines:
+            yield lines
+            lines = []
+    if pending:
+        yield [pending.decode("utf-8", "replace")]
 
 
 @cli.entry
@@ -59,20 +93,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return value
 
     if args.message is not None:
-        lines: Sequence[str] = [args.message]
-    else:
-        lines = (line.rstrip("\n") for line in sys.stdin)  # type: ignore[assignment]
-    batch: list[Event] = []
-    routes = set()
-    for n, line in enumerate(lines, 1):
-        if args.json_input and not line.strip():
-            continue
-        batch.append(Event(topic, body(line, n), origin="debpulse-logger"))
-        if len(batch) >= CHUNK:
-            routes.add(client.emit_many(batch))
-            batch = []
-    if batch:
-        routes.add(client.emit_many(batch))
+        client.emit_many([Event(topic, body(args.message, 1), origin="debpulse-logger")])
+        return 0
+    n = 0
+    for lines in read_batches(sys.stdin.fileno()):
+        batch = []
+        for line in lines:
+            n += 1
+            if args.json_input and not line.strip():
+                continue
+            batch.append(Event(topic, body(line, n), origin="debpulse-logger"))
+        if batch:
+            client.emit_many(batch)
     return 0
 
 

@@ -96,26 +96,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signer = None if opts.signing_key else _own_key(opts)
     publisher = Publisher(opts, signer=signer)
-    _export_certificate(publisher.signer, opts)
-    relay = Relay(publisher, listen, socket_mode=mode)
-    if opts.metrics_port is not None:
-        metrics.serve(opts.metrics_port)
-    publisher.announce(config)
-    stop = threading.Event()
-    log.info("relay %s: publishing on %s, replay on %s, local socket %s, key %s",
-             publisher.stream, opts.publish, publisher.replay_endpoint, listen, publisher.signer.fingerprint)
-    systemd.notify("READY=1")
-    # Idempotent: sends nothing while the records are right, restores them
-    # if someone removed them or the first try failed.
-    periodic = [(300.0, publisher.refresh_announcement)]
+    relay: Relay | None = None
     try:
-        relay.run(stop, periodic)
+        _export_certificate(publisher.signer, opts)
+        relay = Relay(publisher, listen, socket_mode=mode)
+        if opts.metrics_port is not None:
+            metrics.serve(opts.metrics_port)
+        # Waits for the first announcement; a stop meanwhile still withdraws
+        # it (the finally below), and READY=1 means "announced or tried".
+        publisher.announce(config)
+        log.info("relay %s: publishing on %s, replay on %s, local socket %s, key %s",
+                 publisher.stream, opts.publish, publisher.replay_endpoint, listen, publisher.signer.fingerprint)
+        systemd.notify("READY=1")
+        relay.run(threading.Event())
     except KeyboardInterrupt:
         pass
     finally:
-        systemd.notify("STOPPING=1")
-        relay.close()
-        publisher.close()  # withdraws the DNS announcement
+        # A second SIGTERM must not cut the withdrawal short.
+        with cli.signals_held():
+            systemd.notify("STOPPING=1")
+            if relay is not None:
+                relay.close()
+            publisher.close()  # withdraws the DNS announcement
     return 0
 
 

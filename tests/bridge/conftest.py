@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testbus import start_ready
 
 from .rabbit import Broker, server_script
 
@@ -43,16 +43,16 @@ def fedora_messaging() -> Path:
 
 
 class BridgeProcess:
-    """debpulse-bridge as a real process, pointed at the test relay and broker."""
+    """debpulse-bridge as a real process, pointed at the test relay and
+    broker; started once it says READY=1 (subscribed, publisher running)."""
 
     def __init__(self, bus, broker: Broker, log: Path, *extra: str) -> None:  # type: ignore[no-untyped-def]
         self.log = log
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "debpulse.consumers.bridge.cli", "--endpoint", bus.endpoint,
-                 "--keyring", str(bus.key.public_file), "--url", broker.url, *extra],
-                env={**os.environ, **bus.env}, stdout=out, stderr=out,
-            )
+        self.proc = start_ready(
+            [sys.executable, "-m", "debpulse.consumers.bridge.cli", "-v", "--endpoint", bus.endpoint,
+             "--keyring", str(bus.key.public_file), "--url", broker.url, *extra],
+            {**os.environ, **bus.env}, log,
+        )
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 
+import pytest
 import zmq
+from testbus import start_ready
 
 from debpulse.consumers.bridge.amqp import envelope_from_amqp
 from debpulse.consumers.bridge.cli import main as bridge_main
@@ -146,7 +148,13 @@ def test_broker_killed_and_restarted_mid_stream(bus, rabbitmq, start_bridge, tmp
     assert all(int(m[1:]) < marks["restarted"] for m in duplicates), report
     assert len(duplicates) <= 200 and max(counts.values()) <= 2, report
     assert bridge.proc.poll() is None
-    assert "connection to the broker lost" in bridge.output()
+    out = bridge.output()
+    assert "connection to the broker lost" in out
+    # The outage in a few lines of ours, each with its reason; pika's own
+    # lines (tens a second while the broker is away) only with -vvv.
+    assert "pika" not in out, out[-3000:]
+    unreachable = [line for line in out.splitlines() if " unreachable: " in line]
+    assert all(line.split(" unreachable: ", 1)[1].strip() for line in unreachable), unreachable
     # Each message's first delivery keeps the bus order through the reconnection.
     firsts = list(dict.fromkeys(logs(got)))
     assert firsts == sorted(firsts, key=lambda m: int(m[1:])), report
@@ -154,15 +162,7 @@ def test_broker_killed_and_restarted_mid_stream(bus, rabbitmq, start_bridge, tmp
 
 
 def test_bridge_restart_with_the_same_checkpoint_misses_nothing(bus, rabbitmq, start_bridge, tmp_path):
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(tmp_path / "notify"))
-    notify.settimeout(20)
-    os.environ["NOTIFY_SOCKET"] = str(tmp_path / "notify")
-    try:
-        first = start_bridge("--resume", "again")
-    finally:
-        del os.environ["NOTIFY_SOCKET"]
-    assert notify.recv(100) == b"READY=1"
+    first = start_bridge("--resume", "again")  # returns on READY=1
     queue = TestQueue(rabbitmq.url, "org.debian.*.logger.#")
     join(bus, queue, first)
     publish(bus, [Event("logger.log", {"log": f"a{n}"}) for n in range(50)])
@@ -176,7 +176,6 @@ def test_bridge_restart_with_the_same_checkpoint_misses_nothing(bus, rabbitmq, s
     assert set(got) == {f"{p}{n}" for p in "bc" for n in range(50)}, second.output()[-2000:]
     assert len(got) == 100  # killed after every a* was confirmed and acknowledged: none again
     assert second.stop() == 0
-    notify.close()
 
 
 def test_messages_the_broker_refuses_are_sent_again_once_there_is_room(bus, rabbitmq, start_bridge):
@@ -257,3 +256,30 @@ def test_usage_and_configuration_errors_are_one_line(tmp_path, capsys):
     conf.write_text('[bridge]\nwindow = "many"\n')
     assert bridge_main(["--config", str(conf)]) == 2
     assert "[bridge] window must be int" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verbose", [[], ["-vvv"]], ids=["default", "-vvv"])
+def test_a_broker_away_is_a_few_lines_with_their_reason(bus, tmp_path, verbose):
+    """No broker listening (the outage from the start): one line of ours per
+    attempt, saying why; pika's own error lines only with -vvv."""
+    pytest.importorskip("pika")
+    log = tmp_path / "bridge.log"
+    url = f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"
+    proc = start_ready([sys.executable, "-m", "debpulse.consumers.bridge.cli", "--endpoint", bus.endpoint,
+                        "--keyring", str(bus.key.public_file), "--url", url, *verbose],
+                       {**os.environ, **bus.env}, log)
+    try:
+        deadline = time.monotonic() + 30
+        while log.read_text().count(" unreachable: ") < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    lines = log.read_text().splitlines()
+    ours = [line for line in lines if " unreachable: " in line]
+    assert len(ours) >= 3 and all(line.endswith(": Connection refused") for line in ours), lines
+    pika_lines = [line for line in lines if line.startswith("pika")]
+    if verbose:
+        assert pika_lines, lines
+    else:
+        assert pika_lines == [] and len(lines) == len(ours), lines  # nothing but the attempts

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from testbus import GpgKey
+from testbus import GpgKey, start_ready
 
 from . import dakmail
 from .conftest import Exim, Upload, build_upload
@@ -39,9 +39,14 @@ class Adapter:
     def state(self) -> Path:
         return Path(self.bus.env["DEBPULSE_STATE_DIR"]) / "dak"
 
-    def start(self) -> Adapter:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.cmd, env={**os.environ, **self.bus.env}, stdout=log, stderr=log)
+    def start(self, *, wait: bool = True) -> Adapter:
+        """Start it; ready (READY=1) once every source watches and had its
+        first pass.  `wait=False`: return at once (to stop it mid-backlog)."""
+        if wait:
+            self.proc = start_ready(self.cmd, {**os.environ, **self.bus.env}, self.log)
+        else:
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen(self.cmd, env={**os.environ, **self.bus.env}, stdout=log, stderr=log)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
@@ -98,7 +103,6 @@ def test_dpkg_upload_delivered_by_exim_reaches_a_subscriber_verified(
         dak.wait_for(lambda: not os.listdir(box / "new") and len(os.listdir(box / "cur")) == 1, "mail in cur/")
 
         # dak then copies the same .changes into done/ (a new date folder): the same upload, no second message.
-        dak.wait_for(lambda: (dak.state / "queues.json").exists(), "the queue position")
         today = queue / "done" / time.strftime("%Y/%m/%d")
         today.mkdir(parents=True)
         shutil.copy2(upload.changes, today / upload.name)
@@ -162,7 +166,7 @@ def test_restart_in_the_middle_of_a_backlog_emits_every_mail_once(bus, tmp_path:
             os.link(tmp, box / "new" / tmp.name)
             tmp.unlink()
     sub = bus.subscriber()
-    dak = Adapter(bus, tmp_path, "--maildir", str(box)).start()
+    dak = Adapter(bus, tmp_path, "--maildir", str(box)).start(wait=False)
     first = sub.wait(15, timeout=20)
     assert len(first) == 15
     dak.stop(signal.SIGKILL)  # in the middle of the backlog, without warning
@@ -208,6 +212,32 @@ def test_mta_pipe_exit_codes(bus, tmp_path: Path, dak_samples: Path) -> None:
     bus.start()
     [m] = sub.wait(1, timeout=15)
     assert m.summary == "hello 2.0-1 is NEW"
+
+
+def test_a_reject_mail_stored_with_crlf_gives_the_reason(bus, tmp_path: Path, dak_samples: Path,
+                                                        uploader: GpgKey) -> None:
+    sub = bus.subscriber()
+    mail = (dak_samples / "mails" / "05-REJECTED_xfsprogs_5.14.0-1_source_2021.eml").read_bytes()
+    # The common options after the subcommand, as before it.
+    r = _run(bus, "mail", "--keyring", str(uploader.public_file), "-v", stdin=mail.replace(b"\n", b"\r\n"))
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"dak.package.reject" in r.stderr  # -v given after "mail" counts
+    [m] = sub.wait(1)
+    assert "\r" not in m.body["reason"]
+    assert m.body["reason"].startswith("Version check failed:\nYour upload included the source package xfsprogs")
+    assert m.body["rejection"] == "automatic"
+    # The reason, not dak's heading above it.
+    assert m.summary == ("xfsprogs 5.14.0-1 rejected: Your upload included the source package xfsprogs, "
+                         "version 5.14.0-1, however unstable already has version 5.14.0-rc1-1.")
+
+
+def test_help_of_a_subcommand_is_that_subcommands(tmp_path: Path) -> None:
+    r = subprocess.run([*DAK, "mail", "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0
+    assert r.stdout.startswith("usage: debpulse-dak mail ")
+    assert "publish one mail read from stdin" in r.stdout and "--keyring FILE" in r.stdout
+    general = subprocess.run([*DAK, "--help"], capture_output=True, text=True, timeout=30).stdout
+    assert general.startswith("usage: debpulse-dak ") and r.stdout != general
 
 
 def test_once_handles_the_backlog_and_exits(bus, tmp_path: Path, dak_samples: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from debpulse.adapters.common.position import Position
 from debpulse.adapters.common.quarantine import Quarantine
+from debpulse.adapters.dak.messages import Rejected
 from debpulse.adapters.dak.queue import QueueSource
 from debpulse.emitters.errors import EmitError
 from debpulse.emitters.event import Event
@@ -83,9 +84,10 @@ def running(dak_root: Path, tmp_path: Path) -> Iterator[tuple[QueueSource, Hande
     handed = Handed()
     src = _source(dak_root, handed, tmp_path)
     src.scan()  # the present state
-    stop = threading.Event()
-    t = threading.Thread(target=src.run, args=(stop,))
+    stop, watching = threading.Event(), threading.Event()
+    t = threading.Thread(target=src.run, args=(stop, watching.set))
     t.start()
+    assert watching.wait(30), "the source never said it watches"
     yield src, handed
     stop.set()
     t.join(10)
@@ -124,6 +126,7 @@ def test_watch_every_place(running, dak_root: Path, changes: Path, tmp_path: Pat
     _until(lambda: len(handed.events) == 4)
     rej = handed.events[3]
     assert rej.topic == "dak.package.reject" and rej.body["reason"] == "Version check failed:\nnot newer"
+    assert rej.body["rejection"] == "automatic" and "rejected_by" not in rej.body
     assert rej.body["changed_by"] == "Nathan Scott <nathans@debian.org>"
     assert rej.key.startswith("dak:reject::xfsprogs_6.12.0-1_source.changes:")
 
@@ -142,6 +145,25 @@ def test_watch_every_place(running, dak_root: Path, changes: Path, tmp_path: Pat
     (dak_root / "web" / "removals.txt").write_text("text log\n")
     time.sleep(0.3)
     assert handed.topics() == ["accept", "accept", "new", "reject", "remove"]
+
+
+def test_a_manual_rejection_says_who_rejected_it(running, dak_root: Path, changes: Path) -> None:
+    """process-policy writes an ftpmaster's reject comment into the .reason
+    file as "From: <who>", a blank line, then the text (with the line ends
+    of whoever wrote it)."""
+    src, handed = running
+    q = dak_root / "queue" / "reject"
+    shutil.copy2(changes / "hebcal_4.31-1_source.changes", q)
+    (q / "hebcal_4.31-1_source.changes.reason").write_bytes(
+        b"From: Jane Ftpmaster <jane@ftp-master.debian.org>\n\n"
+        b"debian/copyright does not mention src/zmanim.c.\r\nPlease add its license and upload again.\r\n")
+    _until(lambda: len(handed.events) == 1)
+    [rej] = handed.events
+    assert rej.body["reason"] == ("debian/copyright does not mention src/zmanim.c.\n"
+                                  "Please add its license and upload again.")
+    assert rej.body["rejection"] == "manual"
+    assert rej.body["rejected_by"] == "Jane Ftpmaster <jane@ftp-master.debian.org>"
+    assert Rejected(rej.body).summary() == "hebcal 4.31-1 rejected: debian/copyright does not mention src/zmanim.c."
 
 
 def test_bad_queue_files_are_copied_aside_not_moved(running, dak_root: Path, changes: Path, tmp_path: Path) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from pathlib import Path
 
 import pytest
 
-from debpulse.adapters.debbugs.mail import parse_mail, with_status
+from debpulse.adapters.debbugs.mail import NOT_DEBBUGS, parse_mail, with_status
 from debpulse.adapters.debbugs.messages import BugClose, BugControl, BugFollowup, BugForward, BugReport
 from debpulse.emitters.errors import InputError
+
+from .notices import they_closed
 
 TYPES = {t.topic: t for t in (BugReport, BugFollowup, BugClose, BugForward, BugControl)}
 
@@ -139,7 +143,6 @@ def test_bug_number_from_subject(bts_mails: Path) -> None:
 
 @pytest.mark.parametrize(("data", "reason"), [
     (b"", "empty mail"),
-    (b"From: someone@example.org\nSubject: hello\n\nhi\n", "not a debbugs mail"),
     (b"X-Loop: owner@bugs.debian.org\nSubject: Bug#1: x\n\nhi\n", "without X-Debian-PR-Message"),
     (b"X-Loop: owner@bugs.debian.org\nX-Debian-PR-Message: frobnicated 1\n\nhi\n", "unknown X-Debian-PR-Message"),
     (b"X-Loop: owner@bugs.debian.org\nX-Debian-PR-Message: followup\nSubject: hi\n\nx\n", "no bug number"),
@@ -160,14 +163,55 @@ def test_truncated_real_mail_is_refused(bts_mails: Path) -> None:
         parse_mail(data[: data.index(b"> block")])
 
 
-def test_enrichment_overrides_title_and_severity(bts_mails: Path) -> None:
+def test_mail_not_from_debbugs_is_skipped_not_refused(bts_mails: Path) -> None:
+    # A bugs host's mailbox gets list mail too: no event, and not bad input.
+    for data in (b"From: someone@example.org\nSubject: hello\n\nhi\n",
+                 (bts_mails / "bts-followup_979653.eml").read_bytes().replace(b"X-Loop: owner@bugs.debian.org\n",
+                                                                              b"")):
+        parsed = parse_mail(data)
+        assert (parsed.kind, parsed.events) == (NOT_DEBBUGS, [])
+
+
+@pytest.mark.parametrize("with_parts", [True, False], ids=["attached", "text-only"])
+def test_they_closed_names_who_closed_it_and_the_bug_title(bts_mails: Path, with_parts: bool) -> None:
+    # dak closed 570704: the closing mail comes From the archive ("Debian FTP
+    # Masters"), the person is in its Done: pseudo-header and Reply-To.
+    data = they_closed(bts_mails / "bts-closed-by-dak-fixed-in_570704.eml", with_parts=with_parts)
+    subject = " ".join(str(email.message_from_bytes(data, policy=email.policy.default)["Subject"]).split())
+    assert subject.startswith("Bug#570704 closed by Debian FTP Masters <ftpmaster@ftp-master.debian.org> (reply to")
+    kind, e = _one_of(data)
+    assert (kind, e.topic) == ("they-closed", "debbugs.bug.close")
+    assert e.body["from"] == "Bastian Germann <bastiangermann@fishpost.de>"
+    assert e.body["title"] == "duplicate /usr/share/doc/xfsprogs/changelog{,.Debian}.gz"
+    # The same key as the closer's own copy ("closed"): one message for both.
+    assert e.key == "debbugs:570704:close:E1l88IA-0006Cf-Py@fasolo.debian.org"
+    assert BugClose(e.body).summary().startswith("Bug #570704 (xfsprogs) closed by Bastian Germann")
+    if with_parts:
+        assert e.body["version"] == "5.10.0-3" and e.body["severity"] == "minor"
+
+
+def test_they_closed_by_a_person_names_that_person(bts_mails: Path) -> None:
+    kind, e = _one_of(they_closed(bts_mails / "bts-closed-by-done-mail_999743.eml"))
+    assert e.body["from"] == "Bastian Germann <bage@debian.org>"
+    assert e.body["title"] == "xfsprogs FTBFS: .gitcensus: No such file or directory"
+
+
+def _one_of(data: bytes):
+    parsed = parse_mail(data)
+    assert len(parsed.events) == 1
+    TYPES[parsed.events[0].topic].validate(parsed.events[0].body)
+    return parsed.kind, parsed.events[0]
+
+
+def test_enrichment_keeps_the_reported_title_and_carries_the_current_one(bts_mails: Path) -> None:
     _, e = _one(bts_mails / "bts-followup_979653.eml")
     status = {"severity": "wishlist", "tags": [], "done": None, "found_versions": [], "fixed_versions": [],
-              "last_modified": 1610233561, "subject": "xfsprogs: incomplete debian/copyright"}
+              "last_modified": 1610233561, "subject": "xfsprogs: incomplete debian/copyright (retitled)"}
     enriched = with_status(e, status)
     assert enriched.body["enriched"] is True and enriched.body["status"] == status
     assert enriched.body["severity"] == "wishlist"
-    assert enriched.body["title"] == "xfsprogs: incomplete debian/copyright"
+    assert enriched.body["title"] == "xfsprogs: Incomplete debian/copyright"  # as the mail said
+    assert enriched.body["status"]["subject"] == "xfsprogs: incomplete debian/copyright (retitled)"
     assert enriched.key == e.key
     plain = with_status(e, None)
     assert plain.body["enriched"] is False and plain.body["status"] is None

@@ -3,6 +3,7 @@ shares with the mail path."""
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 from pathlib import Path
@@ -66,7 +67,9 @@ def test_new_bug_without_mail(soap_server: SoapServer, tmp_path: Path) -> None:
                                                                                   True)
     assert b["title"] == "iceweasel: WebM loading crashes iceweasel"
     assert b["status"]["found_versions"] == ["iceweasel/31.2.0esr-3"]
-    assert BugReport(b).summary() == "Bug #770490 (iceweasel): new report from someone: " \
+    # get_status says who filed it: the summary names them, not "someone".
+    assert b["from"] == "Nils Dagsson Moskopp <nils+debian-reportbug@dieweltistgarnichtso.net>"
+    assert BugReport(b).summary() == "Bug #770490 (iceweasel): new report from Nils Dagsson Moskopp: " \
                                      "iceweasel: WebM loading crashes iceweasel"
     # 1000 numbers asked, in two batches; the position moved past all of them.
     assert [len(args[0]) for m, args in soap_server.calls if m == "get_status"] == [500, 500]
@@ -75,6 +78,29 @@ def test_new_bug_without_mail(soap_server: SoapServer, tmp_path: Path) -> None:
     handed2 = Handed()
     _reconciler(soap_server, pos.path, handed2, catch_up=1000).poll_once()
     assert handed2.events == [] and pos.load()["newest"] == 772489
+
+
+def test_a_non_ascii_originator_comes_base64_and_is_decoded(soap_server: SoapServer, tmp_path: Path) -> None:
+    # SOAP::Lite sends a string that is not ASCII as xsd:base64Binary; the
+    # recordings have none, so one is made from the real answer for 770490.
+    name = "testGetStatusAffects"
+    recorded = soap_server.responses[name]
+    old = b'<originator xsi:type="xsd:string">Nils Dagsson Moskopp &lt;nils+debian-reportbug@dieweltistgarnichtso.net' \
+          b'&gt;</originator>'
+    reporter = "Łukasz Reporter <reporter@example.org>"
+    new = b'<originator xsi:type="xsd:base64Binary">' + base64.b64encode(reporter.encode()) + b"</originator>"
+    assert old in recorded
+    soap_server.responses[name] = recorded.replace(old, new)
+    try:
+        pos = Position(tmp_path / "pos.json")
+        pos.save({"newest": 770489, "watch": {}})
+        handed = Handed()
+        assert _reconciler(soap_server, pos.path, handed, catch_up=1).poll_once() == 1
+    finally:
+        soap_server.responses[name] = recorded
+    [event] = handed.events
+    assert event.body["from"] == reporter and event.body["status"]["originator"] == reporter
+    assert BugReport(event.body).summary().startswith("Bug #770490 (iceweasel): new report from Łukasz Reporter: ")
 
 
 def test_bus_down_keeps_the_position(soap_server: SoapServer, tmp_path: Path) -> None:

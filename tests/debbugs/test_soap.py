@@ -26,6 +26,7 @@ def test_status_map(soap_recordings: Path) -> None:
     assert s == {
         "package": "reportbug-ng", "source": "reportbug-ng",
         "subject": "[reportbug-ng] segmentation fault on sorting for last action",
+        "originator": "Riccardo Magliocchetti <riccardo@datahost.it>",
         "severity": "normal", "tags": ["help"], "done": "Bastian Venthur <venthur@debian.org>",
         "forwarded": None, "owner": None, "pending": "done",
         "found_versions": ["reportbug-ng/0.2008.06.04"], "fixed_versions": ["reportbug-ng/1.0"],

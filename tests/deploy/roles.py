@@ -3,7 +3,7 @@ root: every absolute path it names moved below that root, and every file or
 directory it names made (keys, keyrings, queues, Maildirs), so that the real
 programs can run from it unchanged otherwise.
 
-Also a NOTIFY_SOCKET for readiness and a /metrics reader.
+Also running a program as its unit would (ready on READY=1) and a /metrics reader.
 """
 
 from __future__ import annotations

@@ -97,10 +97,10 @@ def test_example_configuration_loads(role: Role, gpg_key: GpgKey) -> None:
         read.add("dak")
 
     if "wannabuild" in config.data:
-        from debpulse.adapters.wannabuild.cli import _run_parser
+        from debpulse.adapters.wannabuild.cli import build_parser as wb_parser
         from debpulse.adapters.wannabuild.cli import settings_from as wb_settings
 
-        args = _run_parser().parse_args(["--config", cfg])
+        args = wb_parser().parse_args(["--config", cfg])
         s = wb_settings(args, config)
         assert s.dsn == "service=wanna-build" and "amd64" in s.architectures
         assert metrics_port(args, config.section("wannabuild")) == 9952

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 
 import dns.exception
 import dns.message
+import dns.opcode
 import dns.query
 import dns.rdatatype
 import dns.rrset
@@ -260,3 +261,112 @@ def clean(knot: Knot) -> Iterator[None]:
     u.delete("_fedmsg._tcp", "SRV")
     u.delete("_fedmsg._tcp", "TXT")
     dns.query.tcp(u, "127.0.0.1", port=knot.port, timeout=3)
+
+
+class TcpDnsProxy:
+    """A DNS-over-TCP proxy on loopback in front of knot, for updates in
+    flight: with `hold_next_update()` the next UPDATE message waits (and
+    `update_seen` is set) until `release()`, then goes to knot whether or
+    not its sender is still there, as a packet already on the wire would.
+    `down = True` makes it accept and close at once (a server that drops
+    connections); queries pass straight through otherwise."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.down = False
+        self.updates = 0
+        self.update_seen = threading.Event()
+        self._hold = False
+        self._release = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._accept = threading.Thread(target=self._serve, daemon=True)
+        self._accept.start()
+
+    @property
+    def server(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def hold_next_update(self) -> None:
+        self._hold = True
+        self._release.clear()
+        self.update_seen.clear()
+
+    def release(self) -> None:
+        self._release.set()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            if self.down:
+                conn.close()
+                continue
+            t = threading.Thread(target=self._client, args=(conn,), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _client(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(30)
+            while True:
+                wire = _read_framed(conn)
+                if wire is None:
+                    return
+                if len(wire) > 3 and (int.from_bytes(wire[2:4], "big") >> 11) & 0xF == dns.opcode.UPDATE:
+                    self.updates += 1
+                    if self._hold:
+                        self._hold = False
+                        self.update_seen.set()
+                        self._release.wait(60)
+                answer = self._upstream(wire)
+                try:
+                    conn.sendall(len(answer).to_bytes(2, "big") + answer)
+                except OSError:
+                    return  # the sender gave up; the update reached knot all the same
+
+    def _upstream(self, wire: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10) as up:
+            up.sendall(len(wire).to_bytes(2, "big") + wire)
+            answer = _read_framed(up)
+        assert answer is not None, "knot closed the connection"
+        return answer
+
+    def close(self) -> None:
+        self._stop.set()
+        self._release.set()
+        self._accept.join(2)
+        self.sock.close()
+
+
+def _read_framed(conn: socket.socket) -> bytes | None:
+    head = _read_exactly(conn, 2)
+    return None if head is None else _read_exactly(conn, int.from_bytes(head, "big"))
+
+
+def _read_exactly(conn: socket.socket, n: int) -> bytes | None:
+    data = b""
+    while len(data) < n:
+        try:
+            chunk = conn.recv(n - len(data))
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+@pytest.fixture
+def tcp_proxy(knot: Knot) -> Iterator[TcpDnsProxy]:
+    proxy = TcpDnsProxy(knot.port)
+    yield proxy
+    proxy.close()

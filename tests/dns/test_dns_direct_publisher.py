@@ -44,6 +44,6 @@ def test_a_refused_announcement_does_not_stop_the_publisher(knot, clean, gpg_key
     try:
         emitter.emit(Event("logger.log", {"log": "still publishing"}))
         assert knot.records(DOMAIN, "SRV") == []
-        assert "could not announce in DNS" in caplog.text
+        assert "could not announce tcp://buildd-db.example.org:" in caplog.text and "retrying in" in caplog.text
     finally:
         emitter.close()

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from testbus import start_ready
 
 DOMAIN = "e2e.test"
 
@@ -50,16 +51,25 @@ def lookup(knot) -> list[str]:
 
 
 class Tail:
-    """debpulse-tail --srv DOMAIN --json as a real process, read line by line."""
+    """debpulse-tail --srv DOMAIN --json as a real process, read line by line;
+    its log (stderr) goes to a file, read while it runs."""
 
     def __init__(self, config: Path, keyring: Path, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "debpulse.emitters.commands.tail", "--srv", DOMAIN, "--json",
-             "--config", str(config), "--keyring", str(keyring), "-v"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
-        )
+        self.log = config.with_name("tail.log")
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "debpulse.emitters.commands.tail", "--srv", DOMAIN, "--json",
+                 "--config", str(config), "--keyring", str(keyring), "-v"],
+                stdout=subprocess.PIPE, stderr=log, env=env, text=True,
+            )
         self.sel = selectors.DefaultSelector()
         self.sel.register(self.proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+
+    def wait_log(self, text: str, timeout: float = 15) -> bool:
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return text in self.log.read_text()
 
     def messages(self, n: int, timeout: float) -> list[dict]:
         got: list[dict] = []
@@ -80,7 +90,7 @@ class Tail:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        return self.proc.stderr.read()  # type: ignore[union-attr]
+        return self.log.read_text()
 
 
 def log_until_received(env: dict[str, str], tail: Tail, text: str, timeout: float = 15) -> dict | None:
@@ -109,21 +119,15 @@ def clean_zone(knot):
 
 
 def second_relay(base: Path, key, config: Path) -> tuple[subprocess.Popen, dict[str, str], str]:
-    """Another relay on its own ports, state and local socket, announcing itself."""
+    """Another relay on its own ports, state and local socket, announcing
+    itself; returned once it says READY=1, which it sends after announcing."""
     env = {**os.environ, "DEBPULSE_STATE_DIR": str(base / "state"), "DEBPULSE_RUNTIME_DIR": str(base / "run")}
     endpoint = f"tcp://127.0.0.1:{free_port()}"
-    log = (base / "relay.log").open("ab")
-    proc = subprocess.Popen(
+    proc = start_ready(
         [sys.executable, "-m", "debpulse.emitters.commands.relay", "--publish", endpoint,
          "--replay", f"tcp://127.0.0.1:{free_port()}", "--signing-key", str(key.secret_file), "--config", str(config)],
-        env=env, stdout=log, stderr=log,
+        env, base / "relay.log",
     )
-    sock = base / "run" / "relay.sock"
-    deadline = time.monotonic() + 15
-    while not sock.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"second relay did not start: {(base / 'relay.log').read_text()[-2000:]}")
-        time.sleep(0.02)
     return proc, env, endpoint
 
 
@@ -158,7 +162,7 @@ def test_subscriber_with_only_srv_follows_announced_relays(knot, bus, tmp_path: 
         assert proc.wait(10) == 0
         second = None
         assert lookup(knot) == [bus.endpoint]
-        time.sleep(2.5)  # more than two refresh intervals
+        assert tail.wait_log(f"dropping {endpoint2}"), tail.log.read_text()  # within a refresh (1 s)
         got = log_until_received(env, tail, "still here", timeout=10)
         assert got is not None
     finally:

@@ -6,17 +6,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from testbus import free_port
+from testbus import free_port, start_ready
 
 from debpulse.adapters.scm import push
 from debpulse.adapters.scm.commits import Repository, gather
@@ -155,46 +153,43 @@ def receiver(bus, tmp_path: Path) -> Iterator[Receiver]:  # type: ignore[no-unty
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     port = free_port()
-    log = open(tmp_path / "webhook.log", "wb")
-    proc = subprocess.Popen(
+    proc = start_ready(  # READY=1 once it listens
         [sys.executable, "-m", "debpulse.adapters.scm.cli", "webhook", "--listen", f"127.0.0.1:{port}",
          "--token-file", str(token_file), "--max-body", "65536"],
-        env={**os.environ, **bus.env}, stdout=log, stderr=log,
+        {**os.environ, **bus.env}, tmp_path / "webhook.log",
     )
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError((tmp_path / "webhook.log").read_text())
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
         yield Receiver(f"http://127.0.0.1:{port}/", Path(bus.env["DEBPULSE_STATE_DIR"]))
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
-        log.close()
 
 
 def test_receiver_publishes_a_push(bus, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
     sub = bus.subscriber()
     answer = receiver.post(json.dumps(push_payload()).encode())
-    assert answer.status_code == 200, answer.text
+    assert (answer.status_code, answer.text) == (200, "published 3 events\n")
     got = sub.wait(3)
     assert [r.topic.removeprefix("org.debian.dev.") for r in got] == ["git.ref.update", "git.receive", "git.receive"]
     assert all(r.verdict.ok for r in got)
     assert got[2].summary == "Jane Maintainer committed 93ba66d to debian/hello (master): Fix typo in changelog"
-    # GitLab retrying the same delivery publishes nothing new.
-    assert receiver.post(json.dumps(push_payload()).encode()).status_code == 200
+    # GitLab redelivering the same push publishes nothing new, and says so.
+    again = receiver.post(json.dumps(push_payload()).encode())
+    assert (again.status_code, again.text) == (200, "nothing new: 3 events published before\n")
     assert sub.wait(1, timeout=1.5) == []
     tag = receiver.post(json.dumps(tag_payload(TAG, C, "hello 1.0-1")).encode(), event="Tag Push Hook")
-    assert tag.status_code == 200
+    assert (tag.status_code, tag.text) == (200, "published 1 event\n")
     [created] = sub.wait(1)
     assert created.topic.endswith("git.tag.create") and created.body["annotated"] is True
+
+
+def test_webhook_help_says_where_the_token_comes_from() -> None:
+    r = subprocess.run([sys.executable, "-m", "debpulse.adapters.scm.cli", "webhook", "--help"],
+                       capture_output=True, text=True, timeout=30)
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 0
+    for source in ("--token-file", "[git] token_file", "DEBPULSE_GIT_WEBHOOK_TOKEN", "[git] token"):
+        assert source in text, source
 
 
 def test_receiver_refuses_bad_requests(bus, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]

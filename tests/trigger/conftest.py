@@ -69,7 +69,7 @@ class TriggerProcess:
     def start(self) -> TriggerProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "debpulse.consumers.trigger.cli", "--endpoint", self.bus.endpoint,
+                [sys.executable, "-m", "debpulse.consumers.trigger.cli", "-v", "--endpoint", self.bus.endpoint,
                  "--keyring", str(self.bus.key.public_file), "--resume", self.name, *self.options,
                  "--", *self.command],
                 env={**os.environ, **self.bus.env}, stdout=log, stderr=log)

@@ -2,7 +2,8 @@
 
 Usage: recorder.py OUTDIR [--fail-times N] [--fail-package NAME] [--sleep S] [--say TEXT]
 
-Writes OUTDIR/<ns>-<pid>.json with its argv, stdin and DEBPULSE_* variables,
+Writes OUTDIR/<ns>-<pid>.json with its argv, stdin and the DEBPULSE_* variables
+the trigger sets,
 atomically and only at the very end, so a run stopped half-way leaves nothing.
 """
 
@@ -13,6 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+# The variables the trigger sets (runner.ENV_NAMES, which test_runner checks
+# this against): written out so that each run starts without importing debpulse.
+ENV_NAMES = (
+    "DEBPULSE_TOPIC", "DEBPULSE_MSG_ID", "DEBPULSE_PACKAGE", "DEBPULSE_VERSION", "DEBPULSE_SUITE",
+    "DEBPULSE_COUNT", "DEBPULSE_TOPICS", "DEBPULSE_PACKAGES", "DEBPULSE_SUITES",
+)
+
 
 def main() -> int:
     # Like a transactional importer: stopped before its commit it leaves
@@ -22,8 +30,9 @@ def main() -> int:
     args = sys.argv[2:]
     opts = {args[i]: args[i + 1] for i in range(0, len(args) - 1, 2)}
     stdin = sys.stdin.buffer.read()
-    env = {k: v for k, v in os.environ.items() if k.startswith("DEBPULSE_") and k not in
-           ("DEBPULSE_STATE_DIR", "DEBPULSE_RUNTIME_DIR")}
+    # The variables the trigger sets, not whatever else of the caller's
+    # environment passes through (DEBPULSE_FIXTURES, say).
+    env = {k: v for k, v in os.environ.items() if k in ENV_NAMES}
     started = time.time()
     if "--say" in opts:
         print(opts["--say"], flush=True)

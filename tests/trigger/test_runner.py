@@ -47,6 +47,14 @@ def runner(tmp_path: Path, **retry: float) -> Runner:
     return Runner(policy, DeadLetters(tmp_path / "dead-letter"), base_env={**os.environ, "DEBPULSE_PACKAGE": "stale"})
 
 
+def test_recorder_records_exactly_the_variables_the_trigger_sets() -> None:
+    import runpy
+
+    from debpulse.consumers.trigger.runner import ENV_NAMES
+
+    assert runpy.run_path(RECORDER, run_name="recorder")["ENV_NAMES"] == ENV_NAMES
+
+
 def test_command_gets_stdin_and_environment(tmp_path: Path, out: Path) -> None:
     inv = for_messages([sys.executable, RECORDER, str(out)], [accept()])
     outcome = runner(tmp_path).run(inv)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -142,11 +143,20 @@ def test_stopped_and_restarted_with_resume_handles_each_message_once(
     t.start()
     wait_for(lambda: len(records(out)) >= total + 5, what="the rest of the stream", timeout=30)
     time.sleep(0.5)
-    ns = [json.loads(r["stdin"])["msg"]["n"] for r in records(out)]
-    assert sorted(ns) == list(range(total + 5)), f"lost or repeated: {sorted(ns)}"
+    ns = [json.loads(r["stdin"])["msg"]["n"] for r in records(out)]  # in order of completion
+    assert set(ns) == set(range(total + 5)), f"lost: {sorted(set(range(total + 5)) - set(ns))}"
     if concurrency == 1:
-        assert ns == list(range(total + 5))
+        assert ns == list(range(total + 5)), f"repeated or out of order: {ns}"
     else:  # ran side by side, never more than asked
+        # A command may finish while an earlier message's is abandoned at the
+        # stop: acknowledgements follow the message order, so it is not acked
+        # and runs once more after the restart (at least once, as the manual
+        # says). Only such a message may repeat, once.
+        counts = Counter(ns)
+        first_run = ns[:before]
+        abandoned = min(set(range(total)) - set(first_run))
+        repeated = sorted(n for n, c in counts.items() if c > 1)
+        assert all(counts[n] == 2 and n in first_run and n > abandoned for n in repeated), (ns, before)
         spans = [(r["started"], r["ended"]) for r in records(out)]
         most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
         assert 2 <= most <= concurrency

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from testbus import start_ready
 
 from .test_source import install_trigger
 from .wannabuild_cluster import WannaBuild, WannaBuildCluster
@@ -26,8 +26,8 @@ class Adapter:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        with open(self.log, "ab") as fh:
-            self.proc = subprocess.Popen(self.args, env=self.env, stdout=fh, stderr=fh)
+        """Start it; ready (READY=1) once it has caught up and LISTENs."""
+        self.proc = start_ready(self.args, self.env, self.log)
 
     def stop(self) -> int:
         assert self.proc is not None
@@ -78,7 +78,6 @@ def test_restarted_adapter_with_trigger_resumes_without_repeats(wb, writer: Wann
     sub = bus.subscriber("org.debian.dev.wannabuild.")
     # Polling every minute: within this test only the trigger's NOTIFY wakes it.
     first = adapter("--interval", "60")
-    time.sleep(1.0)
     for i in range(3):
         writer.change("arm64", f"before{i}", "1.0-1", "--take", "Building")
     assert [r.body["package"] for r in sub.wait(3)] == ["before0", "before1", "before2"]
