@@ -30,17 +30,38 @@ import dns.rrset
 import dns.tsig
 import dns.update
 
-from .config import Config, Section
-from .discovery import PublisherInfo, endpoint_url, parse_txt, srv_name, txt_strings
+from .config import Config, Derived, Key, Required, Section, Table
+from .discovery import DNS, PublisherInfo, endpoint_url, parse_txt, srv_name, txt_strings
 from .errors import ConfigError, DebpulseError
 
 log = logging.getLogger("debpulse.announce")
 
-ANNOUNCE_KEYS = {
-    "domain", "zone", "server", "tsig_key_file", "tsig_name", "tsig_secret", "tsig_algorithm",
-    "target", "port", "priority", "weight", "ttl", "timeout", "name", "fingerprint", "replay",
-}
 DEFAULT_TTL = 300
+DNS_COMMAND_PORT = 9940  # what debpulse-dns announces with no port given: the relay's
+ANNOUNCE = Table("dns.announce", {
+    "domain": Key(str, Required(), "the records go under `_fedmsg._tcp.DOMAIN`"),
+    "zone": Key(str, Derived("`domain`"), "the zone to update"),
+    "server": Key(str, Required("to announce"), "the primary name server that takes updates, `HOST[:PORT]`"),
+    "tsig_key_file": Key(str, None, "the TSIG key, as `keymgr -t` or `tsig-keygen` write it; not set (and no "
+                         "`tsig_secret`): unsigned updates"),
+    "tsig_name": Key(str, Required("with `tsig_secret`"), "the TSIG key's name, when given here rather than in a file"),
+    "tsig_secret": Key(str, None, "the TSIG key's secret (base64), instead of `tsig_key_file`"),
+    "tsig_algorithm": Key(str, "hmac-sha256", "the TSIG key's algorithm, with `tsig_secret`"),
+    "target": Key(str, Derived("the publish endpoint's host, else this host's name (FQDN)"),
+                  "the host name subscribers connect to"),
+    "port": Key(int, Derived(f"the publish endpoint's port (`debpulse-dns`: `{DNS_COMMAND_PORT}`)"),
+                "the port subscribers connect to"),
+    "priority": Key(int, 0, "SRV priority: the lowest is tried first"),
+    "weight": Key(int, 0, "SRV weight among publishers of the same priority"),
+    "ttl": Key(int, DEFAULT_TTL, "the records' TTL in seconds"),
+    "timeout": Key((int, float), 5.0, "seconds to wait for the name server"),
+    "name": Key(str, Derived("the publisher's own name, e.g. `relay@HOST`"), "the publisher's name in the TXT record"),
+    "fingerprint": Key(str, Derived("the signing key's fingerprint"), "the signing key hint in the TXT record "
+                       "(a hint: subscribers trust only their keyring)"),
+    "replay": Key(str, Derived("the publisher's replay endpoint"), "the replay endpoint in the TXT record"),
+}, "A publisher announced in DNS: one SRV and one TXT record at `_fedmsg._tcp.DOMAIN`, added at start by an RFC "
+   "2136 update, checked every 5 minutes and withdrawn at stop.",
+   read_by=("debpulse-relay", "debpulse-dns", "any publisher with `[bus] publish`"))
 WILDCARD_HOSTS = {"*", "0.0.0.0", "::", ""}
 
 
@@ -98,27 +119,40 @@ def _quote(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def announce_section(config: Config) -> Section | None:
+    """The [dns.announce] table of `config`, or None without one."""
+    dns_table = DNS.read(config)
+    table = dns_table.data.get("announce")
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{dns_table.where}: [dns.announce] must be a table")
+    return Section(ANNOUNCE.name, table, dns_table.where)
+
+
 def announcement_from(section: Section, *, name: str | None = None, endpoint: str | None = None,
                       replay: str | None = None, fingerprint: str | None = None) -> Announcement:
     """The records a [dns.announce] table describes; the keyword arguments are
     what the running publisher knows, and the table's keys win over them."""
-    section.check_keys(ANNOUNCE_KEYS)
+    table = ANNOUNCE.wrap(section)
     bound_host, bound_port = _endpoint_host_port(endpoint) if endpoint else (None, None)
-    target = section.get("target", str, None) or (
+    target = table["target"] or (
         bound_host if bound_host not in WILDCARD_HOSTS and bound_host is not None else socket.getfqdn())
-    port = section.get("port", int, bound_port)
+    port = table["port"]
+    if port is None:
+        port = bound_port
     if port is None:
         raise ConfigError(f"{section.where}: [{section.name}] port is required")
-    replay = section.get("replay", str, None) or replay
+    replay = table["replay"] or replay
     return Announcement(
-        domain=section.get("domain", str),
+        domain=table["domain"],
         target=target,
         port=_ranged(section, "port", port, 1, 65535),
-        priority=_ranged(section, "priority", section.get("priority", int, 0), 0, 65535),
-        weight=_ranged(section, "weight", section.get("weight", int, 0), 0, 65535),
-        ttl=_ranged(section, "ttl", section.get("ttl", int, DEFAULT_TTL), 0, 2**31 - 1),
-        name=section.get("name", str, None) or name,
-        fingerprint=section.get("fingerprint", str, None) or fingerprint,
+        priority=_ranged(section, "priority", table["priority"], 0, 65535),
+        weight=_ranged(section, "weight", table["weight"], 0, 65535),
+        ttl=_ranged(section, "ttl", table["ttl"], 0, 2**31 - 1),
+        name=table["name"] or name,
+        fingerprint=table["fingerprint"] or fingerprint,
         replay=_public(replay, target) if replay else None,
     )
 
@@ -175,12 +209,9 @@ class Announcer:
         """The announcer the [dns.announce] table asks for, or None without one.
         `endpoint` is the PUB endpoint as bound: a wildcard host becomes
         `target` (or this host's name)."""
-        table = config.section("dns").data.get("announce")
-        if table is None:
+        section = announce_section(config)
+        if section is None:
             return None
-        if not isinstance(table, dict):
-            raise ConfigError(f"{config.where('dns')}: [dns.announce] must be a table")
-        section = Section("dns.announce", table, config.where("dns"))
         return cls.from_section(section, name=name, endpoint=endpoint, replay=replay, fingerprint=fingerprint)
 
     @classmethod
@@ -189,16 +220,15 @@ class Announcer:
         """Built from a [dns.announce] table (see announcement_from)."""
         announcement = announcement_from(section, name=name, endpoint=endpoint, replay=replay,
                                          fingerprint=fingerprint)
-        key_file = section.get("tsig_key_file", str, None)
+        table = ANNOUNCE.wrap(section)
+        key_file = table["tsig_key_file"]
         if key_file:
             key: dns.tsig.Key | None = read_tsig_key(Path(key_file))
-        elif "tsig_secret" in section.data:
-            key = make_key(section.get("tsig_name", str), section.get("tsig_secret", str),
-                           section.get("tsig_algorithm", str, "hmac-sha256"), section.where)
+        elif table.given("tsig_secret"):
+            key = make_key(table["tsig_name"], table["tsig_secret"], table["tsig_algorithm"], section.where)
         else:
             key = None  # an unsigned update: only for servers that allow it by address
-        return cls(announcement, section.get("server", str), key, section.get("zone", str, None),
-                   float(section.get("timeout", (int, float), 5.0)))
+        return cls(announcement, table["server"], key, table["zone"], float(table["timeout"]))
 
     # what the server has now
     def published(self) -> tuple[list[dns.rdata.Rdata], list[dns.rdata.Rdata], int | None]:

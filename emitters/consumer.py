@@ -9,8 +9,8 @@ from typing import Any
 
 from . import paths
 from .checkpoint import Checkpoint
-from .config import Config
-from .discovery import Discovery
+from .config import Config, Derived, Key, Table
+from .discovery import DEFAULT_REFRESH, Discovery
 from .envelope import SCOPE_ENVELOPE, SCOPE_FEDMSG
 from .errors import ConfigError
 from .policy import Policy
@@ -24,10 +24,29 @@ log = logging.getLogger(__name__)
 # default publish endpoint on this host.
 LOCAL_RELAY = "tcp://127.0.0.1:9940"
 
-SUBSCRIBE_KEYS = {
-    "endpoints", "srv_domains", "endpoints_file", "refresh", "keyring", "policy",
-    "accept_fedmsg_scope", "window", "require_signature", "catchup_interval", "high_water_mark",
-}
+SUBSCRIBE = Table("subscribe", {
+    "endpoints": Key(list, [], "publishers to connect to, `tcp://HOST:PORT`", items=str),
+    "srv_domains": Key(list, [], "domains whose `_fedmsg._tcp` SRV records list the publishers (see `[dns]`)",
+                       items=str),
+    "endpoints_file": Key(str, None, "a file listing publishers, one a line (read again when it changes)"),
+    "refresh": Key((int, float), DEFAULT_REFRESH, "seconds between looking for publishers again (SRV records, "
+                   "the endpoints file)"),
+    "keyring": Key((str, list), Derived("the local relay's certificate, `STATE_DIR/relay/signing-key.asc` "
+                                        "(when no `--gnupg-home` is given either)"),
+                   "the publishers' certificates (OpenPGP files) whose signatures are accepted", items=str),
+    "policy": Key(str, Derived("the `[[signer]]` tables of the configuration"),
+                  "a signer policy file: which key may publish which topics"),
+    "accept_fedmsg_scope": Key(bool, False, "also accept signatures over `msg` alone (real fedmsg publishers)"),
+    "window": Key((int, float), 600, "seconds a message's timestamp may be off before it is refused as a replay "
+                  "(`0`: no check)"),
+    "require_signature": Key(bool, True, "refuse unsigned messages"),
+    "catchup_interval": Key((int, float), 30, "seconds between asking quiet publishers for messages lost at the "
+                            "end of a burst"),
+    "high_water_mark": Key(int, 100_000, "messages queued on the subscriber's socket before ZeroMQ drops (they are "
+                           "fetched again by replay)"),
+}, "Where a subscriber finds publishers, and whose signatures it trusts.",
+   read_by=("debpulse-tail", "debpulse-trigger", "debpulse-bridge", "debpulse-irc", "debpulse-notify",
+            "debpulse-desktop", "debpulse-archive", "debpulse-dns"))
 
 
 def local_relay_certificate(state_dir: Path | None = None) -> Path:
@@ -67,14 +86,13 @@ class LocalRelayKeyring:
 
 
 def open_verifier(args: argparse.Namespace, config: Config) -> Verifier:
-    sub = config.section("subscribe")
-    sub.check_keys(SUBSCRIBE_KEYS)
+    sub = SUBSCRIBE.read(config)
     flag = getattr(args, "keyring", None)
     if flag:
         keyrings = [flag] if isinstance(flag, str) else list(flag)
     else:
-        value = sub.get("keyring", (str, list), [])
-        keyrings = [value] if isinstance(value, str) else sub.strings("keyring")
+        value = sub["keyring"]
+        keyrings = [value] if isinstance(value, str) else value or []
     gnupg_home = getattr(args, "gnupg_home", None)
     keyring: Keyring
     if not keyrings and not gnupg_home:
@@ -85,28 +103,23 @@ def open_verifier(args: argparse.Namespace, config: Config) -> Verifier:
         keyring = LocalRelayKeyring(local)
     else:
         keyring = open_keyring(keyrings, gnupg_home)
-    policy_file = getattr(args, "policy", None) or sub.get("policy", str, None)
-    if policy_file:
-        policy = Policy.from_file(policy_file)
-    else:
-        policy = Policy.from_tables(config.data.get("signer", []), config.where("signer"))
-    fedmsg_scope = getattr(args, "accept_fedmsg_scope", False) or sub.get("accept_fedmsg_scope", bool, False)
+    policy_file = getattr(args, "policy", None) or sub["policy"]
+    policy = Policy.from_file(policy_file) if policy_file else Policy.from_config(config)
+    fedmsg_scope = getattr(args, "accept_fedmsg_scope", False) or sub["accept_fedmsg_scope"]
     scopes = (SCOPE_ENVELOPE, SCOPE_FEDMSG) if fedmsg_scope else (SCOPE_ENVELOPE,)
-    if fedmsg_scope and not policy_file and not config.data.get("signer"):
+    if fedmsg_scope and not policy_file and policy.open:
         # A signature over msg alone says nothing about the topic: without a
         # policy any trusted key's message may come back under any topic.
         log.warning("accepting signatures over msg only (fedmsg scope) with no signer policy: "
                     "a message signed by any key in the keyring is accepted under any topic it is re-sent with; "
                     "give --policy or [[signer]] tables to say which key may publish which topics")
-    window = getattr(args, "timestamp_window", None)
-    if window is None:
-        window = sub.get("window", (int, float), 600)
+    window = sub.pick(getattr(args, "timestamp_window", None), "window")
     if window < 0:
         raise ConfigError("--timestamp-window / [subscribe] window must not be negative (0 turns the check off)")
     return Verifier(
         keyring, policy, scopes=scopes,
         window=float(window),
-        require_signature=sub.get("require_signature", bool, True),
+        require_signature=sub["require_signature"],
     )
 
 
@@ -120,8 +133,8 @@ def open_subscriber(
     yield_rejected: bool = False,
     since: float | None = None,
 ) -> Subscriber:
-    sub = config.section("subscribe")
     verifier = open_verifier(args, config)
+    sub = SUBSCRIBE.read(config)
     discovery: Any = Discovery.from_args(args, config)
     static: list[str] = []
     if discovery.is_empty_configuration():
@@ -144,8 +157,8 @@ def open_subscriber(
         discovery=discovery,
         checkpoint=checkpoint,
         auto_ack=auto_ack,
-        hwm=sub.get("high_water_mark", int, 100_000),
+        hwm=sub["high_water_mark"],
         yield_rejected=yield_rejected,
-        catchup_interval=float(sub.get("catchup_interval", (int, float), 30)),
+        catchup_interval=float(sub["catchup_interval"]),
         since=since,
     )

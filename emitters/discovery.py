@@ -39,7 +39,7 @@ import dns.rrset
 import dns.zonefile
 
 from . import metrics
-from .config import Config
+from .config import Config, Key, Table
 from .dnssec import TrustAnchors, denies
 from .errors import ConfigError, DebpulseError, DiscoveryError
 
@@ -49,7 +49,15 @@ SRV_LABELS = "_fedmsg._tcp"
 TXT_MARKER = "debpulse=1"
 DEFAULT_REFRESH = 60.0
 DEFAULT_TIMEOUT = 3.0
-DNS_KEYS = {"nameservers", "trust_anchor", "timeout", "announce"}
+DNS = Table("dns", {
+    "nameservers": Key(list, [], "name servers asked for SRV records, `HOST` or `HOST:PORT` (none: those of "
+                       "`/etc/resolv.conf`)", items=str),
+    "trust_anchor": Key(str, None, "a file of DS or DNSKEY records: answers must then validate with DNSSEC"),
+    "timeout": Key((int, float), DEFAULT_TIMEOUT, "seconds to wait for a name server"),
+    "announce": Key(dict, None, "how a publisher announces itself", table="dns.announce"),
+}, "How programs ask DNS for publishers (the SRV records of `[subscribe] srv_domains`), and, in `[dns.announce]`, "
+   "how a publisher announces itself.",
+   read_by=("debpulse-relay", "debpulse-dns", "every subscriber with `srv_domains`"))
 
 
 @dataclass(frozen=True)
@@ -360,17 +368,17 @@ class Discovery:
     def from_args(cls, args: argparse.Namespace, config: Config) -> Discovery:
         """Flags replace the [subscribe] table's sources when any is given
         (--endpoint, --srv, --endpoints-file); [dns] says how to ask."""
-        sub = config.section("subscribe")
+        from .consumer import SUBSCRIBE  # declared with the rest of the subscriber's reading, which imports us
+
+        sub = SUBSCRIBE.read(config)
         flag_endpoints = list(getattr(args, "endpoint", None) or [])
         flag_domains = list(getattr(args, "srv", None) or [])
         flag_file = getattr(args, "endpoints_file", None)
         if flag_endpoints or flag_domains or flag_file:
             endpoints, domains, file = flag_endpoints, flag_domains, flag_file
         else:
-            endpoints = sub.strings("endpoints")
-            domains = sub.strings("srv_domains")
-            file = sub.get("endpoints_file", str, None)
-        refresh = float(sub.get("refresh", (int, float), DEFAULT_REFRESH))
+            endpoints, domains, file = sub["endpoints"], sub["srv_domains"], sub["endpoints_file"]
+        refresh = float(sub["refresh"])
         if refresh <= 0:
             raise ConfigError(f"{sub.where}: [subscribe] refresh must be more than 0 seconds")
         resolver = resolver_from(args, config) if domains else None
@@ -425,11 +433,10 @@ class Discovery:
 
 def resolver_from(args: argparse.Namespace, config: Config) -> SrvResolver:
     """An SrvResolver from --nameserver/--trust-anchor flags over the [dns] table."""
-    section = config.section("dns")
-    section.check_keys(DNS_KEYS)
-    nameservers = list(getattr(args, "nameserver", None) or []) or section.strings("nameservers")
-    anchor = getattr(args, "trust_anchor", None) or section.get("trust_anchor", str, None)
-    timeout = float(section.get("timeout", (int, float), DEFAULT_TIMEOUT))
+    section = DNS.read(config)
+    nameservers = list(getattr(args, "nameserver", None) or []) or section["nameservers"]
+    anchor = getattr(args, "trust_anchor", None) or section["trust_anchor"]
+    timeout = float(section["timeout"])
     if timeout <= 0:
         raise ConfigError(f"{section.where}: [dns] timeout must be more than 0 seconds")
     anchors = TrustAnchors.from_file(Path(anchor)) if anchor else None

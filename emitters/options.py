@@ -8,16 +8,51 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
-from .config import Config
+from .config import Config, Derived, Key, Table
 from .errors import ConfigError
 from .topics import ENVIRONMENTS
 
-BUS_KEYS = {
-    "environment", "publish", "replay", "relay", "signing_key", "gnupg_home",
-    "backend", "scope", "state_dir", "relay_timeout", "high_water_mark",
-    "retention_days", "retention_messages", "metrics_port", "username", "spool",
-    "synchronous", "signing_processes",
-}
+# What the relay binds when neither --publish nor [bus] publish says.
+RELAY_PUBLISH = "tcp://127.0.0.1:9940"
+
+BUS = Table("bus", {
+    "environment": Key(str, "dev", "the environment in every topic, `org.debian.<environment>...`: `dev`, `stg` or "
+                       "`production`"),
+    "publish": Key(str, Derived(f"not set: hand events to the relay (`debpulse-relay` itself binds `{RELAY_PUBLISH}`)"),
+                   "bind a PUB socket here and sign and publish directly (the relay, or a lone publisher)"),
+    "replay": Key(str, Derived("the publish endpoint's port + 1 (`PATH.replay` for `ipc://`)"),
+                  "where the replay endpoint answers queries for missed messages"),
+    "relay": Key(str, Derived("`ipc://RUNTIME_DIR/relay.sock`, RUNTIME_DIR being `$DEBPULSE_RUNTIME_DIR`, else "
+                              "`/run/debpulse` as root, else `$XDG_RUNTIME_DIR/debpulse`",
+                              lambda v: paths.relay_socket(), if_empty=True),
+                 "the local relay's socket, where short-lived publishers hand their events"),
+    "signing_key": Key(str, None, "the secret key file, or a fingerprint in `gnupg_home`; needed to publish "
+                       "directly (the relay makes its own on a first run)"),
+    "gnupg_home": Key(str, None, "GnuPG home holding the signing key (with `backend = \"gnupg\"`)"),
+    "backend": Key(str, "sequoia", "how to sign: `sequoia` (in process) or `gnupg` (gpg-agent, for a "
+                   "key on a smartcard)"),
+    "scope": Key(str, "envelope", "what the signature covers: `envelope`, `fedmsg` (`msg` alone, for fedmsg "
+                 "consumers) or `none` (unsigned)"),
+    "state_dir": Key(str, Derived("`$DEBPULSE_STATE_DIR`, else `/var/lib/debpulse` as root, else "
+                                  "`$XDG_STATE_HOME/debpulse`", lambda v: str(paths.state_dir()), if_empty=True),
+                     "positions, outbox, spool and quarantine of every program of the host"),
+    "relay_timeout": Key((int, float), 1.0, "seconds to wait for the relay before an event goes to the spool"),
+    "high_water_mark": Key(int, 100_000, "messages queued for each slow subscriber before ZeroMQ drops "
+                           "(they are fetched again by replay)"),
+    "retention_days": Key((int, float), 14.0, "days the outbox keeps messages for replay"),
+    "retention_messages": Key(int, 1_000_000, "messages the outbox keeps for replay at most"),
+    "metrics_port": Key(int, None, "serve the relay's Prometheus metrics on `127.0.0.1:PORT`"),
+    "username": Key(str, Derived("the user running the program", lambda v: _whoami(), if_empty=True),
+                    "the `username` field of each message"),
+    "spool": Key(str, Derived("`spool/` in `[bus] state_dir` (a command's `--state-dir` does not move it)",
+                              lambda v: str(Path(v["state_dir"]) / "spool"), if_empty=True),
+                 "where events wait while no relay answers; the relay drains it"),
+    "synchronous": Key(str, "NORMAL", "outbox durability: `NORMAL`, or `FULL` for an fsync per "
+                       "transaction"),
+    "signing_processes": Key(int, 1, "processes signing a batch: 1, or 2 to add a helper process"),
+}, "The bus, for every program that publishes: the environment, how events reach the relay, how the relay "
+   "signs, stores and publishes them.", read_by=("debpulse-relay", "debpulse-logger", "debpulse-dak",
+                                                 "debpulse-wanna-build", "debpulse-debbugs", "debpulse-git"))
 
 
 @dataclass
@@ -46,39 +81,34 @@ class BusOptions:
     def from_args(cls, args: argparse.Namespace, config: Config, *, name: str, own_key: bool = False) -> BusOptions:
         """`own_key`: the caller can make a key of its own (the relay on a first
         run), so publishing without a configured one is not an error."""
-        bus = config.section("bus")
-        bus.check_keys(BUS_KEYS)
+        bus = BUS.read(config)
 
-        def pick(flag: str, key: str, kind: type | tuple[type, ...], default: object) -> object:
-            value = getattr(args, flag, None)
-            return value if value is not None else bus.get(key, kind, default)
+        def flag(dest: str) -> str | None:
+            return getattr(args, dest, None)
 
-        state = pick("state_dir", "state_dir", str, None)
         opts = cls(
             name=name,
-            environment=str(pick("environment", "environment", str, "dev")),
-            publish=pick("publish", "publish", str, None),  # type: ignore[arg-type]
-            replay=bus.get("replay", str, None),
-            relay=str(pick("relay", "relay", str, "") or paths.relay_socket()),
-            signing_key=pick("signing_key", "signing_key", str, None),  # type: ignore[arg-type]
-            gnupg_home=pick("gnupg_home", "gnupg_home", str, None),  # type: ignore[arg-type]
-            backend=bus.get("backend", str, "sequoia"),
-            scope=bus.get("scope", str, "envelope"),
-            state_dir=Path(state) if state else paths.state_dir(),  # type: ignore[arg-type]
-            relay_timeout=float(bus.get("relay_timeout", (int, float), 1.0)),
-            high_water_mark=bus.get("high_water_mark", int, 100_000),
-            retention_days=float(bus.get("retention_days", (int, float), 14.0)),
-            retention_messages=bus.get("retention_messages", int, 1_000_000),
-            metrics_port=bus.get("metrics_port", int, None),
-            username=bus.get("username", str, "") or _whoami(),
-            synchronous=bus.get("synchronous", str, "NORMAL").upper(),
-            signing_processes=bus.get("signing_processes", int, 1),
+            environment=str(bus.pick(flag("environment"), "environment")),
+            publish=bus.pick(flag("publish"), "publish"),
+            replay=bus["replay"],
+            relay=str(bus.pick(flag("relay") or None, "relay")),
+            signing_key=bus.pick(flag("signing_key"), "signing_key"),
+            gnupg_home=bus.pick(flag("gnupg_home"), "gnupg_home"),
+            backend=bus["backend"],
+            scope=bus["scope"],
+            state_dir=Path(bus.pick(flag("state_dir"), "state_dir")),
+            relay_timeout=float(bus["relay_timeout"]),
+            high_water_mark=bus["high_water_mark"],
+            retention_days=float(bus["retention_days"]),
+            retention_messages=bus["retention_messages"],
+            metrics_port=bus["metrics_port"],
+            username=bus["username"],
+            synchronous=bus["synchronous"].upper(),
+            signing_processes=bus["signing_processes"],
+            # The spool is the relay's, shared by every local publisher: a
+            # command's own --state-dir (positions, quarantine) does not move it.
+            spool=Path(bus["spool"]),
         )
-        # The spool is the relay's, shared by every local publisher: a
-        # command's own --state-dir (positions, quarantine) does not move it.
-        spool = bus.get("spool", str, None)
-        shared_state = bus.get("state_dir", str, None)
-        opts.spool = Path(spool) if spool else (Path(shared_state) if shared_state else paths.state_dir()) / "spool"
         opts.check(bus.where, own_key=own_key)
         return opts
 

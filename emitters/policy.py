@@ -18,9 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import parse_toml
+from .config import Config, Key, Required, Table, parse_toml
 from .errors import ConfigError
 from .topics import topic_matches
+
+SIGNER = Table("signer", {
+    "fingerprint": Key(str, Required(), "the signing key's fingerprint, 40 or 64 hex digits (spaces allowed)"),
+    "topics": Key(list, ["#"], "the topics this key may publish: patterns, `*` one dotted part, `#` any number",
+                  items=str),
+    "name": Key(str, "", "who the key is, for people reading the policy"),
+}, "The signer policy: which key may publish which topics.  A key in the keyring but in no `[[signer]]` may "
+   "publish nothing, unless there are no `[[signer]]` tables at all: then every key may publish every topic.  "
+   "The tables may be in a policy file of their own instead (`[subscribe] policy`).",
+   read_by=("every subscriber",), array=True)
 
 
 @dataclass(frozen=True)
@@ -53,16 +63,22 @@ class Policy:
             if not isinstance(t, dict):
                 raise ConfigError(f"{where}: signer #{n} must be a table")
             fpr = t.get("fingerprint")
-            topics = t.get("topics", ["#"])
+            topics = t.get("topics", SIGNER.default("topics"))
             if not isinstance(fpr, str) or len(fpr.replace(" ", "")) not in (40, 64):
                 raise ConfigError(f"{where}: signer #{n}: fingerprint must be a 40 or 64 hex digit string")
             if not isinstance(topics, list) or not all(isinstance(p, str) for p in topics):
                 raise ConfigError(f"{where}: signer #{n}: topics must be a list of strings")
-            unknown = set(t) - {"fingerprint", "topics", "name"}
+            unknown = SIGNER.unknown(t)
             if unknown:
                 raise ConfigError(f"{where}: signer #{n}: unknown key {sorted(unknown)[0]!r}")
-            rules.append(SignerRule(fpr.replace(" ", "").upper(), tuple(topics), str(t.get("name", ""))))
+            name = str(t.get("name", SIGNER.default("name")))
+            rules.append(SignerRule(fpr.replace(" ", "").upper(), tuple(topics), name))
         return cls(rules)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Policy:
+        """The [[signer]] tables of the configuration."""
+        return cls.from_tables(config.data.get(SIGNER.name, []), config.where(SIGNER.name))
 
     @classmethod
     def from_file(cls, path: str | Path) -> Policy:
@@ -70,4 +86,4 @@ class Policy:
             raw = Path(path).read_bytes()
         except OSError as exc:
             raise ConfigError(f"{path}: {exc.strerror}") from None
-        return cls.from_tables(parse_toml(raw, str(path)).get("signer", []), str(path))
+        return cls.from_tables(parse_toml(raw, str(path)).get(SIGNER.name, []), str(path))

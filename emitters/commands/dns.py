@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import cli
-from ..announce import Announcer, announcement_from
+from ..announce import DNS_COMMAND_PORT, Announcer, announce_section, announcement_from
 from ..config import Config, Section
 from ..discovery import Discovery, PublisherInfo
 from ..errors import ConfigError
@@ -78,7 +78,7 @@ def _publisher_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tsig-key-file", metavar="FILE", help="TSIG key as `keymgr -t` or `tsig-keygen` print it")
     g.add_argument("--timeout", type=float, help="seconds to wait for the server (default 5)")
     g.add_argument("--target", metavar="HOST", help="host name subscribers connect to (default: this host's FQDN)")
-    g.add_argument("--port", type=int, help="PUB port (default 9940)")
+    g.add_argument("--port", type=int, help=f"PUB port (default {DNS_COMMAND_PORT})")
     g.add_argument("--priority", type=int, help="SRV priority (default 0: lower is tried first)")
     g.add_argument("--weight", type=int, help="SRV weight (default 0)")
     g.add_argument("--ttl", type=int, help="record TTL in seconds (default 300)")
@@ -89,9 +89,8 @@ def _publisher_options(p: argparse.ArgumentParser) -> None:
 
 def _announce_section(args: argparse.Namespace, config: Config) -> Section:
     """[dns.announce] with the flags laid over it."""
-    table = config.section("dns").data.get("announce", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{config.where('dns')}: [dns.announce] must be a table")
+    section = announce_section(config)
+    table = section.data if section is not None else {}
     merged: dict[str, Any] = dict(table)
     for dest, key in PUBLISHER_FLAGS.items():
         value = getattr(args, dest, None)
@@ -100,7 +99,7 @@ def _announce_section(args: argparse.Namespace, config: Config) -> Section:
     for key in ("domain",) + (("server",) if args.command != "zone" else ()):
         if key not in merged:
             raise ConfigError(f"--{key} (or [dns.announce] {key}) is required")
-    merged.setdefault("port", 9940)
+    merged.setdefault("port", DNS_COMMAND_PORT)
     where = config.where("dns") if table else "command line"
     return Section("dns.announce", merged, where)
 

@@ -8,13 +8,12 @@ import threading
 from collections.abc import Sequence
 
 from .. import cli, metrics, systemd
-from ..options import BusOptions
+from ..options import BUS, RELAY_PUBLISH, BusOptions
 from ..publisher import Publisher
 from ..relay import Relay
 from ..signing import SequoiaSigner, Signer
 
 log = logging.getLogger("debpulse-relay")
-DEFAULT_PUBLISH = "tcp://127.0.0.1:9940"
 
 EPILOG = """\
 example:
@@ -77,8 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)
-    if args.publish is None and "publish" not in config.section("bus").data:
-        args.publish = DEFAULT_PUBLISH
+    if args.publish is None and not BUS.read(config).given("publish"):
+        args.publish = RELAY_PUBLISH
     opts = BusOptions.from_args(args, config, name="relay", own_key=True)
     if args.replay:
         opts.replay = args.replay

@@ -19,7 +19,8 @@ import pytest
 
 from debpulse.emitters.announce import Announcement, Announcer, announcement_from, read_tsig_key
 from debpulse.emitters.config import Config, Section
-from debpulse.emitters.discovery import PublisherInfo, SrvResolver, read_endpoints_file
+from debpulse.emitters.consumer import SUBSCRIBE
+from debpulse.emitters.discovery import DNS, PublisherInfo, SrvResolver, read_endpoints_file
 from debpulse.emitters.dnssec import TrustAnchors
 from debpulse.emitters.errors import ConfigError
 
@@ -98,7 +99,7 @@ def test_examples_parse():
         "tcp://relay.example.org:9940", "tcp://buildd.example.org:9940"]
     data = tomllib.loads((DEPLOY / "debpulse.toml.example").read_text())
     config = Config(data)
-    config.section("dns").check_keys({"nameservers", "trust_anchor", "timeout", "announce"})
+    DNS.read(config)
     a = announcement_from(Section("dns.announce", data["dns"]["announce"], "example"), endpoint="tcp://*:9940")
     assert a.info.endpoint == "tcp://relay.example.org:9940"
-    assert config.section("subscribe").strings("srv_domains") == ["example.org"]
+    assert SUBSCRIBE.read(config)["srv_domains"] == ["example.org"]

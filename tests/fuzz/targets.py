@@ -52,15 +52,15 @@ from debpulse.adapters.wannabuild.cli import KEYS as WANNABUILD_KEYS
 from debpulse.consumers.bridge.cli import BRIDGE_KEYS
 from debpulse.consumers.trigger.cli import TRIGGER_KEYS
 from debpulse.emitters import envelope, relay
-from debpulse.emitters.announce import ANNOUNCE_KEYS, Announcement, announcement_from
-from debpulse.emitters.config import Config, Section, merge_config, parse_toml
-from debpulse.emitters.consumer import SUBSCRIBE_KEYS
-from debpulse.emitters.discovery import DNS_KEYS, PublisherInfo, parse_endpoints_file
+from debpulse.emitters.announce import ANNOUNCE, Announcement, announce_section, announcement_from
+from debpulse.emitters.config import Config, merge_config, parse_toml
+from debpulse.emitters.consumer import SUBSCRIBE
+from debpulse.emitters.discovery import DNS, PublisherInfo, parse_endpoints_file
 from debpulse.emitters.errors import ConfigError, InputError, SchemaError
 from debpulse.emitters.event import Event
 from debpulse.emitters.messages import _REGISTRY, load_message_types, message_for, message_type
-from debpulse.emitters.options import BUS_KEYS, BusOptions
-from debpulse.emitters.policy import Policy
+from debpulse.emitters.options import BUS, BusOptions
+from debpulse.emitters.policy import SIGNER, Policy
 
 from . import generate as gen
 from .mutate import Corpus, dumps, json_mutants, mutants
@@ -875,8 +875,7 @@ def _relay_inputs() -> st.SearchStrategy[bytes]:
 # --- configuration -------------------------------------------------------------
 
 CONFIG_TABLES: dict[str, Sequence[str]] = {
-    "bus": sorted(BUS_KEYS), "subscribe": sorted(SUBSCRIBE_KEYS), "dns": sorted(DNS_KEYS),
-    "dns.announce": sorted(ANNOUNCE_KEYS), "signer": ["fingerprint", "topics", "name"], "dak": sorted(DAK_KEYS),
+    **{t.name: sorted(t.keys) for t in (BUS, SUBSCRIBE, DNS, ANNOUNCE, SIGNER)}, "dak": sorted(DAK_KEYS),
     "wannabuild": sorted(WANNABUILD_KEYS), "debbugs": sorted(DEBBUGS_KEYS), "git": sorted(GIT_KEYS),
     "trigger": sorted(TRIGGER_KEYS), "bridge": sorted(BRIDGE_KEYS),
 }
@@ -943,11 +942,10 @@ def configuration(data: bytes) -> tuple[Config, BusOptions, Policy, Announcement
     the TSIG key file it names is I/O, left out)."""
     config = merge_config([("debpulse.toml", parse_toml(data, "debpulse.toml"))])
     options = BusOptions.from_args(argparse.Namespace(), config, name="fuzz", own_key=True)
-    policy = Policy.from_tables(config.data.get("signer", []), config.where("signer"))
-    table = config.section("dns").data.get("announce")
+    policy = Policy.from_config(config)
+    section = announce_section(config)
     announcement = None
-    if isinstance(table, dict):
-        section = Section("dns.announce", table, config.where("dns"))
+    if section is not None:
         announcement = announcement_from(section, name="fuzz", endpoint="tcp://192.0.2.1:9940")
     return config, options, policy, announcement
 
