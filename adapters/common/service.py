@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import Any
 
 from debpulse.emitters import metrics, systemd
-from debpulse.emitters.config import Config, Section
+from debpulse.emitters.config import Config, Values
 from debpulse.emitters.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -22,16 +23,24 @@ def check_tables(config: Config) -> None:
     config.check_tables()
 
 
+def adapter_state_dir(args: argparse.Namespace, config: Config, name: str) -> Path:
+    """An adapter's own directory (positions, quarantine) under the state
+    directory: --state-dir, else [bus] state_dir, else the default."""
+    from debpulse.emitters.options import BUS
+
+    return Path(args.state_dir or BUS.read(config)["state_dir"]) / name
+
+
 def add_metrics_flag(p: Any) -> None:
     """`p`: a parser, or cli.after_command(subparser)."""
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="serve Prometheus metrics on 127.0.0.1:PORT (/metrics)")
 
 
-def metrics_port(args: argparse.Namespace, section: Section, key: str = "metrics_port") -> int | None:
+def metrics_port(args: argparse.Namespace, section: Values, key: str = "metrics_port") -> int | None:
     """The flag wins over `key` in the adapter's table."""
     flag = getattr(args, "metrics_port", None)
-    port = flag if flag is not None else section.get(key, int, None)
+    port = section.pick(flag, key)
     if port is not None and not 0 <= port <= 65535:
         where = "--metrics-port" if flag is not None else f"{section.where}: [{section.name}] {key}"
         raise ConfigError(f"{where} must be a port number (0-65535), not {port}")

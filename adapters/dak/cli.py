@@ -15,13 +15,13 @@ from debpulse.adapters.common.maildir import MaildirSource, pipe_main
 from debpulse.adapters.common.position import Position
 from debpulse.adapters.common.quarantine import Quarantine
 from debpulse.adapters.common.service import (
+    adapter_state_dir,
     add_metrics_flag,
     check_tables,
     metrics_port,
     ready,
     serve_metrics,
 )
-from debpulse.emitters import paths
 from debpulse.emitters.cli import (
     EX_TEMPFAIL,
     add_common,
@@ -31,7 +31,7 @@ from debpulse.emitters.cli import (
     run,
     setup_logging,
 )
-from debpulse.emitters.config import Config
+from debpulse.emitters.config import Config, Derived, Key, Table
 from debpulse.emitters.emitter import open_emitter
 from debpulse.emitters.errors import ConfigError
 
@@ -42,8 +42,19 @@ from .signature import Keyring
 log = logging.getLogger("debpulse.dak")
 
 NAME = "dak"
-KEYS = {"maildir", "queue_dir", "done_dir", "new_dir", "reject_dir", "removals", "keyrings", "settle",
-        "metrics_port"}
+DAK = Table(NAME, {
+    "maildir": Key(str, None, "the Maildir that receives dak's mail (ACCEPTED, NEW, REJECTED, removals)"),
+    "queue_dir": Key(str, None, "dak's queue directory (`Dir::Queue`), with `done/`, `new/` and `reject/` in it"),
+    "done_dir": Key(str, Derived("`done/` in `queue_dir`"), "accepted `.changes` in `YYYY/MM/DD/` (`Dir::Done`)"),
+    "new_dir": Key(str, Derived("`new/` in `queue_dir`"), "the NEW queue"),
+    "reject_dir": Key(str, Derived("`reject/` in `queue_dir`"), "rejected uploads with their `.reason` files "
+                      "(`Dir::Reject`)"),
+    "removals": Key(str, None, "dak's removal log, `removals.822` (`Rm::LogFile822`)"),
+    "keyrings": Key(list, [], "uploaders' keyrings to check `.changes` signatures with (none: reported "
+                    "unverified)", items=str),
+    "settle": Key((int, float), 2.0, "seconds a queue file that does not parse yet may still be being written"),
+    "metrics_port": Key(int, None, "serve Prometheus metrics on `127.0.0.1:PORT`"),
+}, "What debpulse-dak watches: dak's mail and its queue directories.", read_by=("debpulse-dak",))
 
 EXAMPLE = """\
 examples:
@@ -123,13 +134,10 @@ def _parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace, config: Config) -> Settings:
     """Flags win over the [dak] table."""
     check_tables(config)
-    sec = config.section(NAME)
-    sec.check_keys(KEYS)
+    sec = DAK.read(config)
 
     def path(flag: Path | None, key: str) -> Path | None:
-        if flag is not None:
-            return flag
-        value = sec.get(key, str, None)
+        value = sec.pick(flag, key)
         return Path(value) if value else None
 
     s = Settings(
@@ -138,8 +146,8 @@ def settings_from(args: argparse.Namespace, config: Config) -> Settings:
         new=path(args.new_dir, "new_dir"),
         reject=path(args.reject_dir, "reject_dir"),
         removals=path(args.removals, "removals"),
-        keyrings=args.keyring or sec.strings("keyrings"),
-        settle=float(sec.get("settle", (int, float), 2.0)),
+        keyrings=args.keyring or sec["keyrings"],
+        settle=float(sec["settle"]),
     )
     queue_dir = path(args.queue_dir, "queue_dir")
     if queue_dir is not None:
@@ -156,11 +164,6 @@ def settings_from(args: argparse.Namespace, config: Config) -> Settings:
     return s
 
 
-def state_dir(args: argparse.Namespace, config: Config) -> Path:
-    base = args.state_dir or config.section("bus").get("state_dir", str, "") or paths.state_dir()
-    return Path(base) / NAME
-
-
 def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     setup_logging(args.verbose)
@@ -168,11 +171,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return _pipe(args)
     config = config_from(args)
     settings = settings_from(args, config)
-    port = metrics_port(args, config.section(NAME))
+    port = metrics_port(args, DAK.read(config))
     if settings.maildir is None and not settings.queues:
         raise ConfigError("nothing to watch: give --maildir or --queue-dir (or [dak] maildir, queue_dir)")
     keyring = _keyring(settings)
-    directory = state_dir(args, config)
+    directory = adapter_state_dir(args, config, NAME)
     quarantine = Quarantine(directory / "quarantine", NAME)
     emitter = open_emitter(args, config, name=NAME)
     try:
@@ -251,7 +254,7 @@ def _pipe(args: argparse.Namespace) -> int:
         config = config_from(args)
         settings = settings_from(args, config)
         keyring = _keyring(settings)
-        directory = state_dir(args, config)
+        directory = adapter_state_dir(args, config, NAME)
         quarantine = Quarantine(directory / "quarantine", NAME)
         emitter = open_emitter(args, config, name=NAME)
     except (ConfigError, OSError) as exc:

@@ -13,14 +13,15 @@ from debpulse.adapters.common.maildir import MaildirSource, pipe_main
 from debpulse.adapters.common.position import Position
 from debpulse.adapters.common.quarantine import Quarantine
 from debpulse.adapters.common.service import (
+    adapter_state_dir,
     add_metrics_flag,
     check_tables,
     metrics_port,
     ready,
     serve_metrics,
 )
-from debpulse.emitters import cli, paths
-from debpulse.emitters.config import Config, Section
+from debpulse.emitters import cli
+from debpulse.emitters.config import Config, Key, Table, Values
 from debpulse.emitters.emitter import open_emitter
 from debpulse.emitters.errors import ConfigError
 
@@ -30,9 +31,23 @@ from .reconcile import Reconciler
 
 log = logging.getLogger("debpulse-debbugs")
 
-KEYS = {"maildir", "soap_url", "soap", "soap_timeout", "soap_attempts", "enrich_pause",
-        "poll_interval", "newest", "newest_count", "catch_up", "watch",
-        "metrics_port", "poll_metrics_port"}
+DEBBUGS = Table("debbugs", {
+    "maildir": Key(str, None, "the Maildir that receives debbugs' mail (`debpulse-debbugs maildir`)"),
+    "soap_url": Key(str, DEFAULT_URL, "debbugs' SOAP endpoint"),
+    "soap": Key(bool, True, "ask SOAP: `false` means no enrichment of the mail and no reconciliation"),
+    "soap_timeout": Key((int, float), 30, "seconds per SOAP request"),
+    "soap_attempts": Key(int, 3, "tries per SOAP request"),
+    "enrich_pause": Key((int, float), 60, "seconds SOAP is left alone after a failure (the mail is published "
+                        "unenriched meanwhile)"),
+    "poll_interval": Key((int, float), 300, "seconds between reconciliation rounds (`debpulse-debbugs poll`)"),
+    "newest": Key(bool, True, "look for new bugs with `newest_bugs` each round"),
+    "newest_count": Key(int, 10, "bugs `newest_bugs` is asked for"),
+    "catch_up": Key(int, 1000, "new bug numbers asked at most per round"),
+    "watch": Key(list, [], "bugs whose logs are reconciled each round", shows="list of bug numbers"),
+    "metrics_port": Key(int, None, "serve the Maildir watcher's Prometheus metrics on `127.0.0.1:PORT`"),
+    "poll_metrics_port": Key(int, None, "the same for the poller, which runs beside the watcher"),
+}, "What debpulse-debbugs reads: debbugs' mail, and its SOAP interface for enrichment and reconciliation.",
+   read_by=("debpulse-debbugs",))
 
 EPILOG = """\
 examples:
@@ -85,22 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _state_dir(args: argparse.Namespace, config: Config) -> Path:
-    bus = config.section("bus")
-    value = args.state_dir or bus.get("state_dir", str, None)
-    return (Path(value) if value else paths.state_dir()) / "debbugs"
-
-
-def _client(args: argparse.Namespace, section: Section) -> DebbugsClient | None:
-    if args.no_soap or not section.get("soap", bool, True):
+def _client(args: argparse.Namespace, section: Values) -> DebbugsClient | None:
+    if args.no_soap or not section["soap"]:
         return None
-    timeout = args.soap_timeout if args.soap_timeout is not None else section.get("soap_timeout", (int, float), 30)
+    timeout = section.pick(args.soap_timeout, "soap_timeout")
     if timeout <= 0:
         raise ConfigError("--soap-timeout / [debbugs] soap_timeout must be positive")
     return DebbugsClient(
-        args.soap_url or section.get("soap_url", str, DEFAULT_URL),
+        args.soap_url or section["soap_url"],
         timeout=float(timeout),
-        attempts=section.get("soap_attempts", int, 3),
+        attempts=section["soap_attempts"],
     )
 
 
@@ -114,9 +123,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)
     check_tables(config)
-    section = config.section("debbugs")
-    section.check_keys(KEYS)
-    state = _state_dir(args, config)
+    section = DEBBUGS.read(config)
+    state = adapter_state_dir(args, config, "debbugs")
     client = _client(args, section)
     quarantine = Quarantine(state / "quarantine", "debbugs")
 
@@ -128,13 +136,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError("poll needs SOAP (drop --no-soap / [debbugs] soap = false)")
         return _poll(args, config, section, client, state, port)
 
-    enricher = Enricher(client, pause=float(section.get("enrich_pause", (int, float), 60))) if client else None
+    enricher = Enricher(client, pause=float(section["enrich_pause"])) if client else None
     emitter = open_emitter(args, config, name="debbugs")
     try:
         handler = MailHandler(emitter, enricher)
         if args.command == "mail":
             return pipe_main(sys.stdin.buffer.read(), handler, quarantine)
-        maildir = args.maildir or section.get("maildir", str, None)
+        maildir = args.maildir or section["maildir"]
         if not maildir:
             raise ConfigError("no Maildir: give one on the command line or set [debbugs] maildir")
         source = MaildirSource(Path(maildir), handler, quarantine, name="debbugs")
@@ -145,12 +153,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
         emitter.close()
 
 
-def _poll(args: argparse.Namespace, config: Config, section: Section, client: DebbugsClient, state: Path,
+def _poll(args: argparse.Namespace, config: Config, section: Values, client: DebbugsClient, state: Path,
           port: int | None) -> int:
-    watch: list[Any] = args.watch or section.get("watch", list, [])
+    watch: list[Any] = args.watch or section["watch"]
     if not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in watch):
         raise ConfigError(f"{section.where}: [debbugs] watch must be a list of bug numbers")
-    interval = args.interval if args.interval is not None else section.get("poll_interval", (int, float), 300)
+    interval = section.pick(args.interval, "poll_interval")
     if interval <= 0:
         raise ConfigError("--interval / [debbugs] poll_interval must be positive")
     emitter = open_emitter(args, config, name="debbugs")
@@ -158,9 +166,9 @@ def _poll(args: argparse.Namespace, config: Config, section: Section, client: De
         reconciler = Reconciler(
             client, emitter, Position(state / "reconcile.json"),
             watch=watch,
-            newest=not args.no_newest and section.get("newest", bool, True),
-            newest_count=section.get("newest_count", int, 10),
-            catch_up=section.get("catch_up", int, 1000),
+            newest=not args.no_newest and section["newest"],
+            newest_count=section["newest_count"],
+            catch_up=section["catch_up"],
         )
         if args.once:
             count = reconciler.poll_once()

@@ -18,13 +18,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from debpulse.emitters import cli
-from debpulse.emitters.config import Config, Section
+from debpulse.emitters.config import Config, Key, Table, Values
 from debpulse.emitters.errors import ConfigError
+
+from .push import DEFAULT_MAX_COMMITS
 
 log = logging.getLogger("debpulse.git")
 
-GIT_KEYS = {"repo_root", "web_url", "max_commits", "listen", "token", "token_file", "max_body", "metrics_port"}
 DEFAULT_LISTEN = "127.0.0.1:9945"
+GIT = Table("git", {
+    "repo_root": Key(str, None, "the directory repositories are under: `/srv/git/debian/hello.git` is then named "
+                     "`debian/hello` (not set: `hello`, its directory's name)"),
+    "web_url": Key(str, None, "the repositories' web pages, `{repo}` standing for the name, e.g. "
+                   "`https://salsa.debian.org/{repo}`"),
+    "max_commits": Key(int, DEFAULT_MAX_COMMITS, "commits described at most per push (an import of thousands "
+                       "is one message)"),
+    "listen": Key(str, DEFAULT_LISTEN, "where the webhook receiver listens, `HOST:PORT`"),
+    "token": Key(str, None, "the secret token GitLab sends, when neither `token_file` nor "
+                 "`$DEBPULSE_GIT_WEBHOOK_TOKEN` gives it"),
+    "token_file": Key(str, None, "a file holding the secret token GitLab sends"),
+    "max_body": Key(int, 2 * 1024 * 1024, "the largest webhook request accepted, in bytes"),
+    "metrics_port": Key(int, None, "serve the webhook receiver's Prometheus metrics on `127.0.0.1:PORT`"),
+}, "What debpulse-git needs: how to name repositories and link to them (the post-receive hook), and the "
+   "GitLab webhook receiver.", read_by=("debpulse-git",))
 
 EPILOG = """\
 examples:
@@ -104,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _max_commits(args: argparse.Namespace, git: Section) -> int:
-    n = args.max_commits if args.max_commits is not None else git.get("max_commits", int, 100)
+def _max_commits(args: argparse.Namespace, git: Values) -> int:
+    n = git.pick(args.max_commits, "max_commits")
     if n < 0:
         raise ConfigError(f"{git.where}: max_commits must not be negative")
     return n
@@ -119,10 +135,8 @@ def check_web_url(template: str | None, where: str) -> None:
             raise ConfigError(f"{where}: web_url may only use {{repo}}, not {template!r}") from None
 
 
-def git_section(config: Config) -> Section:
-    git = config.section("git")
-    git.check_keys(GIT_KEYS)
-    return git
+def git_section(config: Config) -> Values:
+    return GIT.read(config)
 
 
 @cli.entry
@@ -161,8 +175,8 @@ def _hook(args: argparse.Namespace) -> int:
     config = cli.config_from(args)
     git = git_section(config)
     git_dir = Path(args.git_dir or os.environ.get("GIT_DIR") or ".").absolute()
-    root = args.repo_root or git.get("repo_root", str, None)
-    web_url = args.web_url or git.get("web_url", str, None)
+    root = args.repo_root or git["repo_root"]
+    web_url = args.web_url or git["web_url"]
     check_web_url(web_url, "--web-url" if args.web_url else git.where)
     settings = HookSettings(
         git_dir=git_dir,
@@ -231,15 +245,15 @@ def _address(value: str, where: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _token(args: argparse.Namespace, git: Section) -> str:
-    path = args.token_file or git.get("token_file", str, None)
+def _token(args: argparse.Namespace, git: Values) -> str:
+    path = args.token_file or git["token_file"]
     if path:
         try:
             token = Path(path).read_text().strip()
         except OSError as exc:
             raise ConfigError(f"token file {path}: {exc.strerror}") from None
     else:
-        token = os.environ.get("DEBPULSE_GIT_WEBHOOK_TOKEN") or git.get("token", str, "")
+        token = os.environ.get("DEBPULSE_GIT_WEBHOOK_TOKEN") or git["token"]
     if not token:
         raise ConfigError("the webhook needs a secret token: --token-file, [git] token_file or token, "
                           "or DEBPULSE_GIT_WEBHOOK_TOKEN")
@@ -252,15 +266,15 @@ def webhook(args: argparse.Namespace) -> int:
     from debpulse.emitters import paths
     from debpulse.emitters.emitter import open_emitter
 
-    from .webhook import DEFAULT_MAX_BODY, WebhookServer
+    from .webhook import WebhookServer
 
     config = cli.config_from(args)
     check_tables(config)
     git = git_section(config)
-    listen = args.listen or git.get("listen", str, DEFAULT_LISTEN)
+    listen = args.listen or git["listen"]
     address = _address(listen, "--listen" if args.listen else git.where)
     token = _token(args, git)
-    max_body = args.max_body if args.max_body is not None else git.get("max_body", int, DEFAULT_MAX_BODY)
+    max_body = git.pick(args.max_body, "max_body")
     port = metrics_port(args, git)
     state = Path(args.state_dir) if args.state_dir else paths.state_dir()
     emitter = open_emitter(args, config, name="git-webhook")

@@ -37,7 +37,6 @@ from .refs import RefUpdate, check_oid, parse_line
 
 log = logging.getLogger("debpulse.git.webhook")
 
-DEFAULT_MAX_BODY = 2 * 1024 * 1024
 KINDS = {"push", "tag_push"}
 
 
@@ -183,7 +182,7 @@ class WebhookServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], *, token: str, emitter: Emitter,
-                 quarantine: Quarantine, max_body: int = DEFAULT_MAX_BODY,
+                 quarantine: Quarantine, max_body: int,
                  max_commits: int = push.DEFAULT_MAX_COMMITS, timeout: float = 10.0) -> None:
         if not token:
             raise ValueError("the webhook needs a secret token")

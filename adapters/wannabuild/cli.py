@@ -7,19 +7,18 @@ import logging
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, NoReturn
 
 from debpulse.adapters.common.service import (
+    adapter_state_dir,
     add_metrics_flag,
     check_tables,
     metrics_port,
     ready,
     serve_metrics,
 )
-from debpulse.emitters import paths
 from debpulse.emitters.cli import add_common, after_command, config_from, parser, run, setup_logging
-from debpulse.emitters.config import Config
+from debpulse.emitters.config import Config, Derived, Key, Table
 from debpulse.emitters.emitter import open_emitter
 from debpulse.emitters.errors import ConfigError
 
@@ -30,8 +29,23 @@ log = logging.getLogger("debpulse.wannabuild")
 
 NAME = "wannabuild"
 DEFAULT_DSN = "service=wanna-build"
-KEYS = {"dsn", "architectures", "suites", "poll_interval", "lookback", "batch", "start", "listen", "channel",
-        "timezone", "metrics_port"}
+WANNABUILD = Table(NAME, {
+    "dsn": Key(str, DEFAULT_DSN, "libpq connection string or URI of wanna-build's database (the guest service "
+               "will do)"),
+    "architectures": Key(list, [], "the architectures to follow (at least one, here or with `--arch`)", items=str),
+    "suites": Key(list, [], "the suites to follow (none: every public suite)", items=str),
+    "poll_interval": Key((int, float), 30.0, "seconds between polls when no notification comes"),
+    "lookback": Key((int, float), 600.0, "seconds a wanna-build transaction may stay open before its rows are "
+                    "taken as final"),
+    "batch": Key(int, 1000, "rows read per stream and poll"),
+    "start": Key(str, "now", "where to begin without stored positions: `now`, `beginning` or an ISO time"),
+    "listen": Key(bool, True, "`LISTEN` for the notify trigger's notifications (`debpulse-wanna-build "
+                  "install-trigger`)"),
+    "channel": Key(str, DEFAULT_CHANNEL, "the notification channel"),
+    "timezone": Key(str, Derived("the server's"), "the PostgreSQL `TimeZone` wanna-build writes with"),
+    "metrics_port": Key(int, None, "serve Prometheus metrics on `127.0.0.1:PORT`"),
+}, "Where debpulse-wanna-build reads build states: wanna-build's public views in PostgreSQL.",
+   read_by=("debpulse-wanna-build",))
 
 EXAMPLE = """\
 examples:
@@ -99,35 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace, config: Config) -> Settings:
     """Flags win over the [wannabuild] table."""
     check_tables(config)
-    sec = config.section(NAME)
-    sec.check_keys(KEYS)
-
-    def pick(flag: object, key: str, kind: type | tuple[type, ...], default: object) -> object:
-        return flag if flag not in (None, []) else sec.get(key, kind, default)
-
-    interval = float(pick(args.interval, "poll_interval", (int, float), 30.0))  # type: ignore[arg-type]
-    lookback = float(pick(args.lookback, "lookback", (int, float), 600.0))  # type: ignore[arg-type]
-    batch = int(pick(args.batch, "batch", int, 1000))  # type: ignore[call-overload]
+    sec = WANNABUILD.read(config)
+    interval = float(sec.pick(args.interval, "poll_interval"))
+    lookback = float(sec.pick(args.lookback, "lookback"))
+    batch = int(sec.pick(args.batch, "batch"))
     if interval <= 0 or lookback < 0 or batch < 1:
         raise ConfigError(f"{sec.where}: [{NAME}] poll_interval and batch must be positive, lookback not negative")
     return Settings(
-        dsn=str(pick(args.dsn, "dsn", str, DEFAULT_DSN)),
-        architectures=args.arch or sec.strings("architectures"),
-        suites=args.suite or sec.strings("suites"),
+        dsn=str(sec.pick(args.dsn, "dsn")),
+        architectures=args.arch or sec["architectures"],
+        suites=args.suite or sec["suites"],
         lookback=timedelta(seconds=lookback),
         batch=batch,
         interval=interval,
-        listen=bool(pick(args.listen, "listen", bool, True)),
-        channel=str(pick(args.channel, "channel", str, DEFAULT_CHANNEL)),
-        start=str(pick(args.start, "start", str, "now")),
-        timezone=pick(args.timezone, "timezone", str, None),  # type: ignore[arg-type]
+        listen=bool(sec.pick(args.listen, "listen")),
+        channel=str(sec.pick(args.channel, "channel")),
+        start=str(sec.pick(args.start, "start")),
+        timezone=sec.pick(args.timezone, "timezone"),
     )
-
-
-def state_dir(args: argparse.Namespace, config: Config) -> Path:
-    """This adapter's own directory (marks, rejected rows) under the state directory."""
-    base = args.state_dir or config.section("bus").get("state_dir", str, "") or paths.state_dir()
-    return Path(base) / NAME
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -137,8 +140,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _install_trigger(args)
     config = config_from(args)
     settings = settings_from(args, config)
-    port = metrics_port(args, config.section(NAME))
-    directory = state_dir(args, config)
+    port = metrics_port(args, WANNABUILD.read(config))
+    directory = adapter_state_dir(args, config, NAME)  # marks, rejected rows
     emitter = open_emitter(args, config, name=NAME)
     try:
         source = WannaBuildSource(settings, emitter, directory)
@@ -152,9 +155,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _install_trigger(args: argparse.Namespace) -> int:
     config = config_from(args)
-    sec = config.section(NAME)
-    sec.check_keys(KEYS)
-    channel = args.channel or sec.get("channel", str, DEFAULT_CHANNEL)
+    channel = args.channel or WANNABUILD.read(config)["channel"]
     text = uninstall_sql() if args.uninstall else install_sql(channel)
     if not args.install:
         sys.stdout.write(text)

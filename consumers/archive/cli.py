@@ -22,7 +22,7 @@ from debpulse.adapters.common.quarantine import Quarantine
 from debpulse.adapters.common.service import metrics_port, ready, serve_metrics, stopping
 from debpulse.emitters import cli, metrics, paths, replay
 from debpulse.emitters.backoff import Backoff
-from debpulse.emitters.config import Config, Section
+from debpulse.emitters.config import Config, Derived, Key, Table, Values
 from debpulse.emitters.consumer import open_subscriber, open_verifier
 from debpulse.emitters.errors import ConfigError
 from debpulse.emitters.subscriber import Gap, Received, Subscriber
@@ -34,9 +34,22 @@ from .store import GapRecord, SchemaMismatch, Store, Written
 
 log = logging.getLogger("debpulse-archive")
 
-ARCHIVE_KEYS = {"dsn", "read_dsn", "resume", "batch", "linger", "partition", "retention_days", "metrics_port",
-                "topics", "connect_timeout"}
 DEFAULT_DSN = "dbname=debpulse"
+ARCHIVE = Table("archive", {
+    "dsn": Key(str, DEFAULT_DSN, "libpq connection string of the database the messages are stored in"),
+    "read_dsn": Key(str, Derived("`dsn`"), "where `debpulse-web` reads (a streaming replica)"),
+    "resume": Key(str, "archive", "checkpoint name: a restart continues where it stopped"),
+    "batch": Key(int, 1000, "messages per transaction at most"),
+    "linger": Key((int, float), 0.05, "seconds a batch waits to fill"),
+    "partition": Key(str, "month", f"one partition per {', '.join(f'`{i}`' for i in partitions.INTERVALS)} (UTC)"),
+    "retention_days": Key((int, float), 0, "drop whole partitions older than this many days (`0`: keep "
+                          "everything)"),
+    "metrics_port": Key(int, None, "serve Prometheus metrics on `127.0.0.1:PORT`"),
+    "topics": Key(list, [], "only topics starting with these, full ones (`org.debian...`); none: every topic",
+                  items=str),
+    "connect_timeout": Key((int, float), 10, "seconds to wait for the database"),
+}, "The history: every verified message kept in PostgreSQL by `debpulse-archive`, and read by `debpulse-web`.",
+   read_by=("debpulse-archive", "debpulse-web"))
 LOCAL_REPLAY = "tcp://127.0.0.1:9941"
 RETENTION_EVERY = 3600.0
 
@@ -58,27 +71,26 @@ examples:
 
 class Settings:
     def __init__(self, args: argparse.Namespace, config: Config) -> None:
-        section = config.section("archive")
-        section.check_keys(ARCHIVE_KEYS)
+        section = ARCHIVE.read(config)
         self.where = section.where
-        self.dsn: str = args.dsn or section.get("dsn", str, DEFAULT_DSN)
-        self.resume: str = getattr(args, "resume", None) or section.get("resume", str, "archive")
-        self.batch = _positive(getattr(args, "batch", None) or section.get("batch", int, 1000), "batch", section)
-        self.linger = float(section.get("linger", (int, float), 0.05))
-        self.interval = section.get("partition", str, "month")
+        self.dsn: str = args.dsn or section["dsn"]
+        self.resume: str = getattr(args, "resume", None) or section["resume"]
+        self.batch = _positive(getattr(args, "batch", None) or section["batch"], "batch", section)
+        self.linger = float(section["linger"])
+        self.interval = section["partition"]
         if self.interval not in partitions.INTERVALS:
             raise ConfigError(f"{section.where}: [archive] partition must be one of "
                               f"{', '.join(partitions.INTERVALS)}, not {self.interval!r}")
-        self.retention_days = float(section.get("retention_days", (int, float), 0))
+        self.retention_days = float(section["retention_days"])
         if self.retention_days < 0:
             raise ConfigError(f"{section.where}: [archive] retention_days must be 0 (keep all) or positive")
-        self.topics = getattr(args, "topic", None) or section.strings("topics")
-        self.connect_timeout = float(section.get("connect_timeout", (int, float), 10))
+        self.topics = getattr(args, "topic", None) or section["topics"]
+        self.connect_timeout = float(section["connect_timeout"])
         self.metrics_port = metrics_port(args, section)
-        section.get("read_dsn", str, None)  # read by debpulse-web; checked here too
+        section["read_dsn"]  # read by debpulse-web; checked here too
 
 
-def _positive(value: int, key: str, section: Section) -> int:
+def _positive(value: int, key: str, section: Values) -> int:
     if value < 1:
         raise ConfigError(f"{section.where}: [archive] {key} must be at least 1")
     return value

@@ -87,30 +87,30 @@ def test_example_configuration_loads(role: Role, gpg_key: GpgKey) -> None:
         read.add("subscribe")
 
     if "dak" in config.data:
-        from debpulse.adapters.dak.cli import _parser, settings_from
+        from debpulse.adapters.dak.cli import DAK, _parser, settings_from
 
         args = _parser().parse_args(["--config", cfg])
         s = settings_from(args, config)
         assert s.done == role.path("/srv/ftp-master.debian.org/queue/done") and s.maildir is not None
         assert len(s.keyrings) == 2
-        assert metrics_port(args, config.section("dak")) == 9951
+        assert metrics_port(args, DAK.read(config)) == 9951
         read.add("dak")
 
     if "wannabuild" in config.data:
+        from debpulse.adapters.wannabuild.cli import WANNABUILD
         from debpulse.adapters.wannabuild.cli import build_parser as wb_parser
         from debpulse.adapters.wannabuild.cli import settings_from as wb_settings
 
         args = wb_parser().parse_args(["--config", cfg])
         s = wb_settings(args, config)
         assert s.dsn == "service=wanna-build" and "amd64" in s.architectures
-        assert metrics_port(args, config.section("wannabuild")) == 9952
+        assert metrics_port(args, WANNABUILD.read(config)) == 9952
         read.add("wannabuild")
 
     if "debbugs" in config.data:
-        from debpulse.adapters.debbugs.cli import KEYS, _client, build_parser
+        from debpulse.adapters.debbugs.cli import DEBBUGS, _client, build_parser
 
-        section = config.section("debbugs")
-        section.check_keys(KEYS)
+        section = DEBBUGS.read(config)
         args = build_parser().parse_args(["--config", cfg, "maildir"])
         assert _client(args, section) is not None
         assert metrics_port(args, section) == 9953
@@ -121,8 +121,8 @@ def test_example_configuration_loads(role: Role, gpg_key: GpgKey) -> None:
         from debpulse.adapters.scm.cli import _address, _token, build_parser, check_web_url, git_section
 
         git = git_section(config)
-        check_web_url(git.get("web_url", str), git.where)
-        assert _address(git.get("listen", str), git.where) == ("127.0.0.1", 9945)
+        check_web_url(git["web_url"], git.where)
+        assert _address(git["listen"], git.where) == ("127.0.0.1", 9945)
         assert _token(build_parser().parse_args(["webhook", "--config", cfg]), git) == "s3cret-token"
         read.add("git")
 

@@ -38,17 +38,17 @@ from debpulse.adapters.dak import changes as dak_changes
 from debpulse.adapters.dak import events as dak_events
 from debpulse.adapters.dak import mail as dak_mail
 from debpulse.adapters.dak import removals as dak_removals
-from debpulse.adapters.dak.cli import KEYS as DAK_KEYS
+from debpulse.adapters.dak.cli import DAK
 from debpulse.adapters.debbugs import mail as bts_mail
 from debpulse.adapters.debbugs import reconcile, soap
 from debpulse.adapters.debbugs import transcript as bts_transcript
-from debpulse.adapters.debbugs.cli import KEYS as DEBBUGS_KEYS
+from debpulse.adapters.debbugs.cli import DEBBUGS
 from debpulse.adapters.scm import push, refs, webhook
-from debpulse.adapters.scm.cli import GIT_KEYS
+from debpulse.adapters.scm.cli import GIT
 from debpulse.adapters.scm.commits import PushFacts, RefCommits
 from debpulse.adapters.scm.gitobjects import parse_commit, parse_refs, parse_tag
 from debpulse.adapters.wannabuild import rows as wb_rows
-from debpulse.adapters.wannabuild.cli import KEYS as WANNABUILD_KEYS
+from debpulse.adapters.wannabuild.cli import WANNABUILD
 from debpulse.consumers.bridge.cli import BRIDGE_KEYS
 from debpulse.consumers.trigger.cli import TRIGGER_KEYS
 from debpulse.emitters import envelope, relay
@@ -875,8 +875,7 @@ def _relay_inputs() -> st.SearchStrategy[bytes]:
 # --- configuration -------------------------------------------------------------
 
 CONFIG_TABLES: dict[str, Sequence[str]] = {
-    **{t.name: sorted(t.keys) for t in (BUS, SUBSCRIBE, DNS, ANNOUNCE, SIGNER)}, "dak": sorted(DAK_KEYS),
-    "wannabuild": sorted(WANNABUILD_KEYS), "debbugs": sorted(DEBBUGS_KEYS), "git": sorted(GIT_KEYS),
+    **{t.name: sorted(t.keys) for t in (BUS, SUBSCRIBE, DNS, ANNOUNCE, SIGNER, DAK, WANNABUILD, DEBBUGS, GIT)},
     "trigger": sorted(TRIGGER_KEYS), "bridge": sorted(BRIDGE_KEYS),
 }
 _CONFIG_STRINGS = ("dev", "stg", "production", "sequoia", "gnupg", "envelope", "fedmsg", "none", "NORMAL", "FULL",
