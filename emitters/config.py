@@ -84,12 +84,6 @@ class Section:
             )
         return value  # type: ignore[return-value]
 
-    def strings(self, key: str, default: list[str] | None = None) -> list[str]:
-        value = self.get(key, list, default if default is not None else [])
-        if not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{self.where}: [{self.name}] {key} must be a list of strings")
-        return list(value)
-
     def check_keys(self, allowed: Collection[str]) -> None:
         """Unknown keys are mistakes (a typo silently ignored is the worst kind)."""
         for key in self.data:

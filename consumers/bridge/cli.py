@@ -14,7 +14,7 @@ from pathlib import Path
 
 from debpulse.emitters import cli, metrics, systemd
 from debpulse.emitters.backoff import Backoff
-from debpulse.emitters.config import Config, Section
+from debpulse.emitters.config import Config, Derived, Key, Section, Table, Values
 from debpulse.emitters.consumer import open_subscriber
 from debpulse.emitters.errors import ConfigError
 from debpulse.emitters.subscriber import Gap, Received, Subscriber
@@ -25,9 +25,32 @@ from .amqp import AmqpPublisher, Ticket, connection_parameters, to_amqp
 log = logging.getLogger("debpulse-bridge")
 
 DEFAULT_URL = "amqp://guest:guest@localhost:5672/%2F"
-BRIDGE_KEYS = {"url", "exchange", "username", "password", "password_file", "tls", "topics", "resume",
-               "window", "priority", "heartbeat", "metrics_port", "reconnect_max"}
-TLS_KEYS = {"ca", "cert", "key", "server_hostname"}
+TLS = Table("bridge.tls", {
+    "ca": Key(str, Derived("the system's CA certificates"), "CA certificates the broker's certificate is "
+              "checked against"),
+    "cert": Key(str, None, "a client certificate, for brokers that authenticate by certificate"),
+    "key": Key(str, None, "the client certificate's key (with `cert`)"),
+    "server_hostname": Key(str, Derived("the URL's host"), "the name the broker's certificate must carry"),
+}, "TLS towards the broker (`amqps://` URLs), also written inline: `tls = { ca = \"...\" }`.",
+   read_by=("debpulse-bridge",))
+BRIDGE = Table("bridge", {
+    "url": Key((str, list), DEFAULT_URL, "the AMQP broker; a list: the nodes of a cluster, tried in turn",
+               items=str),
+    "exchange": Key(str, "amq.topic", "the topic exchange messages are published to"),
+    "username": Key(str, Derived("the URL's"), "the user to log in as"),
+    "password": Key(str, Derived("the URL's"), "the password (`password_file` keeps it out of this file)"),
+    "password_file": Key(str, None, "a file holding the password (wins over `password`)"),
+    "tls": Key(dict, {}, "TLS towards the broker", table=TLS),
+    "topics": Key(list, [], "only topics starting with these (`org.debian...`, or relative: `dak`, `git.receive`); "
+                  "none: every topic", items=str),
+    "resume": Key(str, "bridge", "checkpoint name: a restart continues where it stopped"),
+    "window": Key(int, 1000, "messages awaiting the broker's confirmation at most"),
+    "priority": Key(int, 0, "the AMQP priority of every message"),
+    "heartbeat": Key(int, Derived("the broker's"), "AMQP heartbeat in seconds"),
+    "metrics_port": Key(int, None, "serve Prometheus metrics on `127.0.0.1:PORT`"),
+    "reconnect_max": Key((int, float), 30, "the longest wait in seconds between attempts to reach the broker"),
+}, "Where debpulse-bridge publishes: the RabbitMQ broker of fedora-messaging consumers.",
+   read_by=("debpulse-bridge",))
 
 EPILOG = """\
 examples:
@@ -46,27 +69,23 @@ examples:
 """
 
 
-def _options(args: argparse.Namespace, config: Config) -> tuple[AmqpPublisher, Section]:
-    section = config.section("bridge")
-    section.check_keys(BRIDGE_KEYS)
-    urls = args.url or ([] if "url" not in section.data else (
-        [section.get("url", str)] if isinstance(section.data["url"], str) else section.strings("url")))
-    urls = urls or [DEFAULT_URL]
+def _options(args: argparse.Namespace, config: Config) -> tuple[AmqpPublisher, Values]:
+    section = BRIDGE.read(config)
+    value = section["url"]
+    urls = args.url or ([value] if isinstance(value, str) else value) or [DEFAULT_URL]
     for url in urls:
         if not url.startswith(("amqp://", "amqps://")):
             where = "--url" if args.url else f"{section.where}: [bridge] url"
             raise ConfigError(f"{where} {url!r} is not an amqp:// or amqps:// URL")
-    tls_data = section.get("tls", dict, {})
-    tls = Section("bridge.tls", tls_data, section.where)
-    tls.check_keys(TLS_KEYS)
-    password = section.get("password", str, None)
-    password_file = section.get("password_file", str, None)
+    tls = TLS.wrap(Section(TLS.name, section["tls"], section.where))
+    password = section["password"]
+    password_file = section["password_file"]
     if password_file:
         try:
             password = Path(password_file).read_text().strip()
         except OSError as exc:
             raise ConfigError(f"{section.where}: [bridge] password_file {password_file}: {exc.strerror}") from None
-    files = {name: getattr(args, name) or tls.get(name, str, None) for name in ("ca", "cert", "key")}
+    files = {name: getattr(args, name) or tls[name] for name in ("ca", "cert", "key")}
     for name, path in files.items():
         if path and not Path(path).is_file():
             raise ConfigError(f"{section.where}: [bridge] tls {name} {path}: no such file")
@@ -74,16 +93,16 @@ def _options(args: argparse.Namespace, config: Config) -> tuple[AmqpPublisher, S
         raise ConfigError(f"{section.where}: [bridge] tls key given without cert")
     try:
         params = connection_parameters(
-            urls, username=section.get("username", str, None), password=password,
+            urls, username=section["username"], password=password,
             ca=files["ca"], cert=files["cert"], key=files["key"],
-            server_hostname=tls.get("server_hostname", str, None), heartbeat=section.get("heartbeat", int, None),
+            server_hostname=tls["server_hostname"], heartbeat=section["heartbeat"],
         )
     except ImportError:
         raise ConfigError("pika is not installed (pip install 'debpulse[bridge]')") from None
     except (ValueError, OSError) as exc:
         raise ConfigError(f"{section.where}: [bridge]: {exc}") from None
-    exchange = args.exchange or section.get("exchange", str, "amq.topic")
-    most = float(section.get("reconnect_max", (int, float), 30))
+    exchange = args.exchange or section["exchange"]
+    most = float(section["reconnect_max"])
     if most <= 0:
         raise ConfigError(f"{section.where}: [bridge] reconnect_max must be positive")
     return AmqpPublisher(params, exchange, backoff=Backoff(first=min(0.5, most), most=most, jitter=0.2)), section
@@ -111,13 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)
     publisher, section = _options(args, config)
-    window = args.window or section.get("window", int, 1000)
+    window = args.window or section["window"]
     if window < 1:
         raise ConfigError("--window must be at least 1")
-    priority = section.get("priority", int, 0)
-    topics = args.topic or section.strings("topics")
-    resume = args.resume or section.get("resume", str, "bridge")
-    metrics_port = args.metrics_port if args.metrics_port is not None else section.get("metrics_port", int, None)
+    priority = section["priority"]
+    topics = args.topic or section["topics"]
+    resume = args.resume or section["resume"]
+    metrics_port = section.pick(args.metrics_port, "metrics_port")
     full = [t for t in topics if t.startswith("org.")]
     # Full prefixes filter on the socket; service-relative ones in Bridge.wanted.
     try:

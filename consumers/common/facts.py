@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 from typing import Any
 
+from debpulse.emitters.config import Key, Table
 from debpulse.emitters.messages import message_for
 from debpulse.emitters.topics import relative_topic, topic_matches
 
@@ -89,7 +90,17 @@ def facts_of(envelope: Mapping[str, Any]) -> Facts:
 # -- criteria --------------------------------------------------------------------
 
 _PATTERN = re.compile(r"^[A-Za-z0-9_*#-]+(\.[A-Za-z0-9_*#-]+)*\.?$")
-CRITERIA_KEYS = ("topics", "packages", "users", "teams")
+CRITERIA = Table("criteria", {
+    "topics": Key((str, list), [], "topic patterns: a topic or a prefix of whole parts, `*` one part, `#` any; "
+                  "`org.debian...` for full topics, else relative to the service (`dak.package.accept`)", items=str),
+    "packages": Key((str, list), [], "source or binary package names", items=str),
+    "users": Key((str, list), [], "people: the usernames a message names (uploader, pusher, submitter...)",
+                 items=str),
+    "teams": Key((str, list), [], "teams: Maintainer addresses (a team's list) and git namespaces (Salsa groups)",
+                 items=str),
+}, "What a channel shows (include: every kind given must match, one value of a kind is enough) or leaves out "
+   "(exclude: any value of any kind), in `[[irc.channels]]` and in a `[[rule]]`'s exclude.",
+   read_by=("debpulse-irc", "debpulse-notify", "debpulse-desktop"), title="include = {...}, exclude = {...}")
 
 
 def check_topic_pattern(pattern: str) -> str | None:
@@ -143,12 +154,11 @@ def criteria_from(table: Mapping[str, Any], where: str) -> Criteria:
     """A Criteria from a TOML table; raises ValueError naming the bad key."""
     if not isinstance(table, Mapping):
         raise ValueError(f"{where} must be a table")
-    for key in table:
-        if key not in CRITERIA_KEYS:
-            raise ValueError(f"{where}: unknown key {key!r}")
+    if unknown := CRITERIA.unknown(table):
+        raise ValueError(f"{where}: unknown key {unknown[0]!r}")
     values: dict[str, list[str]] = {}
-    for key in CRITERIA_KEYS:
-        v = table.get(key, [])
+    for key in CRITERIA.keys:
+        v = table.get(key, CRITERIA.default(key))
         if isinstance(v, str):
             v = [v]
         if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):

@@ -17,6 +17,7 @@ from debpulse.consumers.notify.rules import RuleBook, RuleError, load_file
 from debpulse.consumers.notify.store import Store
 from debpulse.emitters import cli, paths, systemd
 from debpulse.emitters.backoff import Backoff
+from debpulse.emitters.config import Derived, Key, Table, Values
 from debpulse.emitters.consumer import open_subscriber
 from debpulse.emitters.errors import ConfigError
 from debpulse.emitters.subscriber import Gap, Received, Subscriber
@@ -26,7 +27,16 @@ from .dbus import Notifications, NotifyError
 
 log = logging.getLogger("debpulse.desktop")
 
-DESKTOP_KEYS = {"rules", "resume", "hold", "collapse", "expire"}
+DESKTOP = Table("desktop", {
+    "rules": Key(str, Derived("`$XDG_CONFIG_HOME/debpulse/notify.toml`", lambda v: str(default_rules())),
+                 "your rule file, in the format of `debpulse-notify`'s (the rules with `desktop` in `to` show)"),
+    "resume": Key(str, "desktop", "checkpoint name: after a suspend or a restart, what was missed is shown"),
+    "hold": Key((int, float), 2.0, "seconds a message waits for the rest of its burst"),
+    "collapse": Key(int, 3, "up to this many of a burst show one by one, more as one notification"),
+    "expire": Key(int, -1, "milliseconds a notification stays (`-1`: the notification server decides, `0`: until "
+                  "closed)"),
+}, "Desktop notifications for the person logged in (`debpulse-desktop`, a systemd user service).",
+   read_by=("debpulse-desktop",))
 
 EPILOG = """\
 examples:
@@ -127,8 +137,8 @@ class Desktop:
         self.shower.close()
 
 
-def _positive(section, key: str, default: float) -> float:  # type: ignore[no-untyped-def]
-    value = float(section.get(key, (int, float), default))
+def _positive(section: Values, key: str) -> float:
+    value = float(section[key])
     if value < 0:
         raise ConfigError(f"{section.where}: [desktop] {key} must not be negative")
     return value
@@ -147,9 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)
-    section = config.section("desktop")
-    section.check_keys(DESKTOP_KEYS)
-    rules = args.rules or Path(section.get("rules", str, str(default_rules())))
+    section = DESKTOP.read(config)
+    rules = args.rules or Path(section["rules"])
     try:
         recipient = load_file(rules)
     except RuleError as exc:
@@ -158,12 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     wanted = [r for r in recipient.rules if "desktop" in r.to]
     if not wanted:
         raise ConfigError(f"{rules}: no rule has \"desktop\" in to: nothing would be shown")
-    burst = Burst(hold=_positive(section, "hold", 2.0), collapse=int(section.get("collapse", int, 3)))
-    expire = int(section.get("expire", int, -1))
+    burst = Burst(hold=_positive(section, "hold"), collapse=int(section["collapse"]))
+    expire = int(section["expire"])
     if args.check:
         print(f"{len(wanted)} desktop rule(s): fine")
         return 0
-    resume = args.resume or section.get("resume", str, "desktop")
+    resume = args.resume or section["resume"]
     store = Store(Path(args.state_dir or paths.state_dir()) / "desktop" / resume / "owners.sqlite")
     shower = Notifications(expire)
     try:

@@ -18,19 +18,57 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from debpulse.consumers.common.facts import Criteria, criteria_from
-from debpulse.emitters.config import Config, Section
+from debpulse.consumers.common.facts import CRITERIA, Criteria, criteria_from
+from debpulse.emitters.config import Config, Derived, Key, Required, Section, Table, Values
 from debpulse.emitters.errors import ConfigError
 
 from .flood import SquashPolicy
 from .protocol import irc_lower, valid_channel, valid_nick
 
-IRC_KEYS = {"nick", "realname", "resume", "control_socket", "control_mode", "networks", "channels",
-            "metrics_port"}
-NETWORK_KEYS = {"host", "port", "tls", "ca", "nick", "realname", "password", "password_file", "rate", "burst",
-                "reconnect_max", "ping_interval"}
-CHANNEL_KEYS = {"name", "network", "key", "include", "exclude", "notice", "colours", "rate", "burst", "hold",
-                "squash_threshold", "max_delay", "push_wait"}
+NETWORK = Table("irc.networks.NAME", {
+    "host": Key(str, Required(), "the IRC server"),
+    "port": Key(int, Derived("`6697` with `tls`, else `6667`", lambda v: 6697 if v["tls"] else 6667), "its port"),
+    "tls": Key(bool, False, "connect with TLS"),
+    "ca": Key(str, Derived("the system's CA certificates"), "CA certificates the server's certificate is checked "
+              "against"),
+    "nick": Key(str, Derived("`[irc] nick`", lambda v: v.parent["nick"]), "the bot's nick on this network"),
+    "realname": Key(str, Derived("`[irc] realname`", lambda v: v.parent["realname"]), "its real name here"),
+    "password": Key(str, None, "the server password (a registered nick)"),
+    "password_file": Key(str, None, "a file holding the server password (wins over `password`)"),
+    "rate": Key((int, float), 1.0, "lines a second over the whole connection"),
+    "burst": Key(int, 5, "lines sent at once before `rate` applies"),
+    "reconnect_max": Key((int, float), 300.0, "the longest wait in seconds between reconnections"),
+    "ping_interval": Key((int, float), 60.0, "seconds of silence before the bot pings the server"),
+}, "One IRC network the bot connects to, named by NAME (channels name it in `network`).",
+   read_by=("debpulse-irc",))
+CHANNEL = Table("irc.channels", {
+    "name": Key(str, Required(), "the channel, `#name`"),
+    "network": Key(str, Derived("the only network, when there is one"), "the network's NAME"),
+    "key": Key(str, None, "the channel key (`+k`)"),
+    "include": Key(dict, {}, "what to say: every kind given must match (none: every message)", table=CRITERIA),
+    "exclude": Key(dict, {}, "what not to say: any value of any kind", table=CRITERIA),
+    "notice": Key(bool, False, "send `NOTICE`s instead of `PRIVMSG`s"),
+    "colours": Key(bool, False, "colour the lines (mIRC colour codes)"),
+    "rate": Key((int, float), 0.5, "lines a second to this channel"),
+    "burst": Key(int, 4, "lines sent at once before `rate` applies"),
+    "hold": Key((int, float), 1.0, "seconds a message waits for the rest of its burst"),
+    "squash_threshold": Key(int, 4, "this many messages of one kind in a burst become one line"),
+    "max_delay": Key((int, float), 60.0, "a backlog taking longer than this many seconds to say becomes one "
+                     "line counting it all"),
+    "push_wait": Key((int, float), 10.0, "seconds a push waits at most for the commits it announced"),
+}, "One channel and what it is told.", read_by=("debpulse-irc",), array=True)
+IRC = Table("irc", {
+    "nick": Key(str, "debpulse", "the bot's nick"),
+    "realname": Key(str, "debpulse bus bot", "its real name"),
+    "resume": Key(str, "irc", "checkpoint name: a restart continues where it stopped"),
+    "control_socket": Key(str, Derived("`STATE_DIR/irc/control.sock`"), "where `debpulse-notify` hands over "
+                          "private lines"),
+    "control_mode": Key(str, "0660", "the control socket's file mode, in octal"),
+    "networks": Key(dict, {}, "the networks, one table each", table=NETWORK, named=True),
+    "channels": Key(list, [], "the channels, one `[[irc.channels]]` table each", table=CHANNEL),
+    "metrics_port": Key(int, None, "serve Prometheus metrics on `127.0.0.1:PORT`"),
+}, "The IRC bot: what it is called, its networks and channels.  Edited while the bot runs, it joins or leaves "
+   "channels without a restart.", read_by=("debpulse-irc",))
 
 
 @dataclass(frozen=True)
@@ -79,63 +117,59 @@ class IrcSettings:
     metrics_port: int | None = None
 
 
-def _number(section: Section, key: str, default: float, *, positive: bool = True) -> float:
-    value = float(section.get(key, (int, float), default))
+def _number(section: Values, key: str, *, positive: bool = True) -> float:
+    value = float(section[key])
     if positive and value <= 0 or value < 0:
         raise ConfigError(f"{section.where}: [{section.name}] {key} must be {'positive' if positive else '>= 0'}")
     return value
 
 
-def _int(section: Section, key: str, default: int, least: int = 1) -> int:
-    value = section.get(key, int, default)
+def _int(section: Values, key: str, least: int = 1) -> int:
+    value = section[key]
     if value < least:
         raise ConfigError(f"{section.where}: [{section.name}] {key} must be at least {least}")
     return value
 
 
 def settings_from(config: Config) -> IrcSettings:
-    irc = config.section("irc")
-    irc.check_keys(IRC_KEYS)
-    nick = irc.get("nick", str, "debpulse")
+    irc = IRC.read(config)
+    nick = irc["nick"]
     if not valid_nick(nick):
         raise ConfigError(f"{irc.where}: [irc] nick {nick!r} is not an IRC nick")
-    realname = irc.get("realname", str, "debpulse bus bot")
     networks: dict[str, NetworkSettings] = {}
-    for name, table in irc.get("networks", dict, {}).items():
+    for name, table in irc["networks"].items():
         if not isinstance(table, dict):
             raise ConfigError(f"{irc.where}: [irc.networks.{name}] must be a table")
-        s = Section(f"irc.networks.{name}", table, irc.where)
-        s.check_keys(NETWORK_KEYS)
-        password = s.get("password", str, None)
-        if (pf := s.get("password_file", str, None)) is not None:
+        s = NETWORK.wrap(Section(f"irc.networks.{name}", table, irc.where), parent=irc)
+        password = s["password"]
+        if (pf := s["password_file"]) is not None:
             try:
                 password = Path(pf).read_text().strip()
             except OSError as exc:
                 raise ConfigError(f"{s.where}: [{s.name}] password_file {pf}: {exc.strerror}") from None
-        net_nick = s.get("nick", str, nick)
+        net_nick = s["nick"]
         if not valid_nick(net_nick):
             raise ConfigError(f"{s.where}: [{s.name}] nick {net_nick!r} is not an IRC nick")
-        port = s.get("port", int, 6697 if s.get("tls", bool, False) else 6667)
+        port = s["port"]
         if not 0 < port < 65536:
             raise ConfigError(f"{s.where}: [{s.name}] port {port} is not a port")
         networks[name] = NetworkSettings(
-            name=name, host=s.get("host", str), port=port, tls=s.get("tls", bool, False), ca=s.get("ca", str, None),
-            nick=net_nick, realname=s.get("realname", str, realname), password=password,
-            rate=_number(s, "rate", 1.0), burst=_int(s, "burst", 5),
-            reconnect_max=_number(s, "reconnect_max", 300.0), ping_interval=_number(s, "ping_interval", 60.0))
+            name=name, host=s["host"], port=port, tls=s["tls"], ca=s["ca"],
+            nick=net_nick, realname=s["realname"], password=password,
+            rate=_number(s, "rate"), burst=_int(s, "burst"),
+            reconnect_max=_number(s, "reconnect_max"), ping_interval=_number(s, "ping_interval"))
     channels: list[ChannelSettings] = []
     seen: set[tuple[str, str]] = set()
-    tables = irc.get("channels", list, [])
+    tables = irc["channels"]
     for i, table in enumerate(tables):
         if not isinstance(table, dict):
             raise ConfigError(f"{irc.where}: [[irc.channels]] entry {i + 1} must be a table")
-        s = Section(f"irc.channels {table.get('name', i + 1)}", table, irc.where)
-        s.check_keys(CHANNEL_KEYS)
-        name = s.get("name", str)
+        s = CHANNEL.wrap(Section(f"irc.channels {table.get('name', i + 1)}", table, irc.where), parent=irc)
+        name = s["name"]
         if not valid_channel(name):
             raise ConfigError(f"{s.where}: [[irc.channels]] name {name!r} is not a channel name")
-        if "network" in table:
-            network = s.get("network", str)
+        if s.given("network"):
+            network = s["network"]
         elif len(networks) == 1:
             network = next(iter(networks))
         else:
@@ -147,26 +181,25 @@ def settings_from(config: Config) -> IrcSettings:
             raise ConfigError(f"{s.where}: [[irc.channels]] {name} on {network} is configured twice")
         seen.add((network, irc_lower(name)))
         try:
-            include = criteria_from(s.get("include", dict, {}), f"[[irc.channels]] {name} include")
-            exclude = criteria_from(s.get("exclude", dict, {}), f"[[irc.channels]] {name} exclude")
+            include = criteria_from(s["include"], f"[[irc.channels]] {name} include")
+            exclude = criteria_from(s["exclude"], f"[[irc.channels]] {name} exclude")
         except ValueError as exc:
             raise ConfigError(f"{s.where}: {exc}") from None
-        policy = SquashPolicy(hold=_number(s, "hold", 1.0, positive=False),
-                              threshold=_int(s, "squash_threshold", 4, least=2),
-                              max_delay=_number(s, "max_delay", 60.0),
-                              push_wait=_number(s, "push_wait", 10.0, positive=False),
-                              colours=s.get("colours", bool, False))
+        policy = SquashPolicy(hold=_number(s, "hold", positive=False),
+                              threshold=_int(s, "squash_threshold", least=2),
+                              max_delay=_number(s, "max_delay"),
+                              push_wait=_number(s, "push_wait", positive=False),
+                              colours=s["colours"])
         channels.append(ChannelSettings(
-            name=name, network=network, key=s.get("key", str, None), include=include, exclude=exclude,
-            notice=s.get("notice", bool, False), rate=_number(s, "rate", 0.5), burst=_int(s, "burst", 4),
+            name=name, network=network, key=s["key"], include=include, exclude=exclude,
+            notice=s["notice"], rate=_number(s, "rate"), burst=_int(s, "burst"),
             policy=policy))
-    mode_text = irc.get("control_mode", str, "0660")
+    mode_text = irc["control_mode"]
     try:
         mode = int(mode_text, 8)
     except ValueError:
         raise ConfigError(f"{irc.where}: [irc] control_mode {mode_text!r} is not an octal mode") from None
     if mode & ~0o777:
         raise ConfigError(f"{irc.where}: [irc] control_mode {mode_text!r} is not a file mode")
-    resume = irc.get("resume", str, "irc")
-    return IrcSettings(networks, channels, resume=resume, control_socket=irc.get("control_socket", str, None),
-                       control_mode=mode, metrics_port=irc.get("metrics_port", int, None))
+    return IrcSettings(networks, channels, resume=irc["resume"], control_socket=irc["control_socket"],
+                       control_mode=mode, metrics_port=irc["metrics_port"])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from debpulse.consumers.irc.control import default_control_socket
 from debpulse.emitters import cli, metrics, paths, systemd
-from debpulse.emitters.config import Config
+from debpulse.emitters.config import Config, Derived, Key, Table
 from debpulse.emitters.consumer import open_subscriber
 from debpulse.emitters.errors import ConfigError
 
@@ -26,8 +26,21 @@ from .store import Store
 
 log = logging.getLogger("debpulse.notify")
 
-NOTIFY_KEYS = {"rules", "resume", "from", "sendmail", "smtp", "irc_socket", "retry_max", "metrics_port"}
 DEFAULT_SENDMAIL = ["/usr/sbin/sendmail", "-oi", "-t"]
+NOTIFY = Table("notify", {
+    "rules": Key(str, "/etc/debpulse/notify.d", "the directory of rule files, one per person or team"),
+    "resume": Key(str, "notify", "checkpoint name: a restart continues where it stopped"),
+    "from": Key(str, Derived("`debpulse <USER@FQDN>`, USER being `debpulse` as root", lambda v: _default_sender()),
+                "the `From` of the mail sent"),
+    "sendmail": Key(list, DEFAULT_SENDMAIL, "the command mail is handed to", items=str),
+    "smtp": Key(str, None, "send by SMTP to `HOST:PORT` instead of `sendmail`"),
+    "irc_socket": Key(str, Derived("`debpulse-irc`'s default, `STATE_DIR/irc/control.sock`",
+                                   lambda v: str(default_control_socket())),
+                      "`debpulse-irc`'s control socket, for private lines"),
+    "retry_max": Key((int, float), 600, "the longest wait in seconds between attempts to deliver"),
+    "metrics_port": Key(int, None, "serve Prometheus metrics on `127.0.0.1:PORT`"),
+}, "Where debpulse-notify finds the rules, and how it sends mail and private IRC lines.",
+   read_by=("debpulse-notify",))
 
 EPILOG = """\
 examples:
@@ -77,31 +90,34 @@ class RulesWatch:
 
 
 def _settings(args: argparse.Namespace, config: Config) -> tuple[Path, Delivery, str]:
-    section = config.section("notify")
-    section.check_keys(NOTIFY_KEYS)
-    rules = args.rules or Path(section.get("rules", str, "/etc/debpulse/notify.d"))
-    user = "debpulse" if os.geteuid() == 0 else getpass.getuser()
-    sender = section.get("from", str, f"debpulse <{user}@{socket.getfqdn()}>")
+    section = NOTIFY.read(config)
+    rules = args.rules or Path(section["rules"])
+    sender = section["from"]
     if "@" not in parseaddr(sender)[1]:
         raise ConfigError(f"{section.where}: [notify] from {sender!r} is not a mail address")
-    sendmail = section.strings("sendmail", DEFAULT_SENDMAIL)
+    sendmail = section["sendmail"]
     if not sendmail:
         raise ConfigError(f"{section.where}: [notify] sendmail must name a command")
     smtp: tuple[str, int] | None = None
-    if (value := section.get("smtp", str, None)) is not None:
-        if "sendmail" in section.data:
+    if (value := section["smtp"]) is not None:
+        if section.given("sendmail"):
             raise ConfigError(f"{section.where}: [notify] give sendmail or smtp, not both")
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"{section.where}: [notify] smtp {value!r} is not HOST:PORT")
         smtp = (host.strip("[]"), int(port))
-    irc_socket = Path(section.get("irc_socket", str, str(default_control_socket())))
-    retry_max = float(section.get("retry_max", (int, float), 600))
+    irc_socket = Path(section["irc_socket"])
+    retry_max = float(section["retry_max"])
     if retry_max <= 0:
         raise ConfigError(f"{section.where}: [notify] retry_max must be positive")
     domain = parseaddr(sender)[1].rsplit("@", 1)[1]
-    resume = args.resume or section.get("resume", str, "notify")
+    resume = args.resume or section["resume"]
     return Path(rules), Delivery(sender, sendmail, irc_socket, smtp, domain, retry_max), resume
+
+
+def _default_sender() -> str:
+    user = "debpulse" if os.geteuid() == 0 else getpass.getuser()
+    return f"debpulse <{user}@{socket.getfqdn()}>"
 
 
 def load_book(directory: Path) -> RuleBook:
@@ -149,8 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         store.close()
         raise
     notifier = Notifier(sub, store, book, delivery, reload)
-    port = args.metrics_port if args.metrics_port is not None else config.section("notify").get(
-        "metrics_port", int, None)
+    port = NOTIFY.read(config).pick(args.metrics_port, "metrics_port")
     if port is not None:
         metrics.serve(port)
 

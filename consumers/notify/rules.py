@@ -35,12 +35,43 @@ from pathlib import Path
 from typing import Any
 
 from debpulse.consumers.common.facts import Criteria, Facts, check_topic_pattern, criteria_from, topic_pattern_matches
+from debpulse.emitters.config import Derived, Key, Required, Table
 from debpulse.emitters.messages import parse_address
 
 DESTINATIONS = ("mail", "irc", "desktop")
-RECIPIENT_KEYS = {"name", "mail", "addresses", "irc", "irc_network", "rule"}
-RULE_KEYS = {"name", "my_packages", "packages", "users", "teams", "topics", "exclude", "to", "digest", "duplicates"}
-DIGEST_KEYS = {"every", "count"}
+RULE_FILE = ("a file of `[notify] rules` (`/etc/debpulse/notify.d/NAME.toml`); `debpulse-desktop`'s is "
+             "`~/.config/debpulse/notify.toml`")
+DIGEST = Table("rule.digest", {
+    "every": Key((int, float), None, "send what waits this many seconds after the first message waiting"),
+    "count": Key(int, None, "or once this many messages wait, whichever comes first"),
+}, "Gather a rule's messages into one mail instead of one mail each.", read_by=("debpulse-notify",),
+   own_file=RULE_FILE, title="digest = {...} in a [[rule]]")
+RULE = Table("rule", {
+    "name": Key(str, Derived("its number in the file"), "the rule's name, in the footer of what it sends"),
+    "my_packages": Key(bool, False, "follow the packages the person maintains or uploaded (by `addresses`)"),
+    "packages": Key((str, list), [], "follow these packages", items=str),
+    "users": Key((str, list), [], "follow what these people do", items=str),
+    "teams": Key((str, list), [], "follow these teams' packages and repositories", items=str),
+    "topics": Key((str, list), [], "only these topics (with nothing else to follow: every message of them)",
+                  items=str),
+    "exclude": Key(dict, {}, "leave out what matches any value of any kind", table="criteria"),
+    "to": Key((str, list), Required(), "where it goes: `mail`, `irc` and/or `desktop`", items=str),
+    "digest": Key(dict, None, "gather messages into one mail", table=DIGEST),
+    "duplicates": Key(bool, False, "also mail what the service already mailed the person (dak, debbugs)"),
+}, "One rule: what it follows, what it leaves out, where it goes.  A rule follows a message when one of "
+   "`my_packages`, `packages`, `users`, `teams` matches (with none of them, every message of its topics), its topics "
+   "match, and nothing in `exclude` does.", read_by=("debpulse-notify", "debpulse-desktop"), array=True,
+   own_file=RULE_FILE)
+RECIPIENT = Table("rule file", {
+    "name": Key(str, Derived("the file's name without `.toml`"), "the person or team"),
+    "mail": Key(str, None, "where mail goes"),
+    "addresses": Key((str, list), [], "who the person is in `Maintainer` and `Changed-By` (`my_packages`); "
+                     "`mail` is one of them", items=str),
+    "irc": Key(str, None, "the IRC nick private lines go to"),
+    "irc_network": Key(str, Derived("`debpulse-irc`'s only network"), "the network of that nick"),
+    "rule": Key(list, [], "the rules, one `[[rule]]` table each", table=RULE),
+}, "One person's or team's rules, a file each.  Nothing is sent until a rule says so.",
+   read_by=("debpulse-notify", "debpulse-desktop"), own_file=RULE_FILE, title="a rule file")
 
 
 class RuleError(ValueError):
@@ -111,9 +142,8 @@ def _address(value: str, where: str) -> str:
 
 
 def recipient_from(data: Mapping[str, Any], source: str, default_name: str) -> Recipient:
-    for key in data:
-        if key not in RECIPIENT_KEYS:
-            raise RuleError(f"{source}: unknown key {key!r}")
+    if unknown := RECIPIENT.unknown(data):
+        raise RuleError(f"{source}: unknown key {unknown[0]!r}")
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name or "/" in name:
         raise RuleError(f"{source}: name must be a non-empty string without '/'")
@@ -123,14 +153,14 @@ def recipient_from(data: Mapping[str, Any], source: str, default_name: str) -> R
             raise RuleError(f"{source}: mail must be a string")
         _address(mail, f"{source}: mail")
     where = f"{source}: addresses"
-    addresses = {_address(a, where) for a in _strings(data.get("addresses", []), where)}
+    addresses = {_address(a, where) for a in _strings(data.get("addresses", RECIPIENT.default("addresses")), where)}
     if mail:
         addresses.add(_address(mail, f"{source}: mail"))
     irc, network = data.get("irc"), data.get("irc_network")
     for key, value in (("irc", irc), ("irc_network", network)):
         if value is not None and (not isinstance(value, str) or not value or " " in value):
             raise RuleError(f"{source}: {key} must be one word")
-    tables = data.get("rule", [])
+    tables = data.get("rule", RECIPIENT.default("rule"))
     if not isinstance(tables, list):
         raise RuleError(f"{source}: rules are [[rule]] tables")
     rules: list[Rule] = []
@@ -151,23 +181,22 @@ def recipient_from(data: Mapping[str, Any], source: str, default_name: str) -> R
 def _rule(table: Any, where: str, recipient: str) -> Rule:
     if not isinstance(table, Mapping):
         raise RuleError(f"{where} must be a table")
-    for key in table:
-        if key not in RULE_KEYS:
-            raise RuleError(f"{where}: unknown key {key!r}")
+    if unknown := RULE.unknown(table):
+        raise RuleError(f"{where}: unknown key {unknown[0]!r}")
     name = table.get("name", where.rsplit(" ", 1)[-1])
     if not isinstance(name, str) or not name:
         raise RuleError(f"{where}: name must be a non-empty string")
     where = f"{where.rsplit(': ', 1)[0]}: rule {name!r}"
     try:
         follow = criteria_from({k: table[k] for k in ("packages", "users", "teams") if k in table}, where)
-        exclude = criteria_from(table.get("exclude", {}), f"{where} exclude")
+        exclude = criteria_from(table.get("exclude", RULE.default("exclude")), f"{where} exclude")
     except ValueError as exc:
         raise RuleError(str(exc)) from None
-    topics = _strings(table.get("topics", []), f"{where} topics")
+    topics = _strings(table.get("topics", RULE.default("topics")), f"{where} topics")
     for t in topics:
         if (problem := check_topic_pattern(t)) is not None:
             raise RuleError(f"{where}: {problem}")
-    my = table.get("my_packages", False)
+    my = table.get("my_packages", RULE.default("my_packages"))
     if not isinstance(my, bool):
         raise RuleError(f"{where}: my_packages must be true or false")
     if not my and follow.empty and not topics:
@@ -181,7 +210,7 @@ def _rule(table: Any, where: str, recipient: str) -> Rule:
     digest = None
     if "digest" in table:
         d = table["digest"]
-        if not isinstance(d, Mapping) or not d or set(d) - DIGEST_KEYS:
+        if not isinstance(d, Mapping) or not d or DIGEST.unknown(d):
             raise RuleError(f"{where}: digest is a table of every (seconds) and/or count")
         every, count = d.get("every"), d.get("count")
         if every is not None and (isinstance(every, bool) or not isinstance(every, int | float) or every <= 0):
@@ -189,7 +218,7 @@ def _rule(table: Any, where: str, recipient: str) -> Rule:
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
             raise RuleError(f"{where}: digest count must be at least 1")
         digest = Digest(float(every) if every is not None else None, count)
-    duplicates = table.get("duplicates", False)
+    duplicates = table.get("duplicates", RULE.default("duplicates"))
     if not isinstance(duplicates, bool):
         raise RuleError(f"{where}: duplicates must be true or false")
     return Rule(recipient, name, tuple(dict.fromkeys(to)), my, follow, tuple(topics), exclude, digest, duplicates)

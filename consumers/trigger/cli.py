@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from debpulse.emitters import cli, metrics, paths, systemd
+from debpulse.emitters.config import Key, Table
 from debpulse.emitters.consumer import open_subscriber
 from debpulse.emitters.errors import ConfigError
 
@@ -36,8 +37,20 @@ examples:
       -- /usr/local/lib/debpulse/tracker-refresh-bugs
 """
 
-TRIGGER_KEYS = {"debounce", "max_batch", "concurrency", "attempts", "backoff", "max_backoff", "timeout",
-                "stop_timeout", "metrics_port"}
+TRIGGER = Table("trigger", {
+    "debounce": Key((int, float), None, "run once per window of this many seconds, with every message of the "
+                    "window (not set: once per message)"),
+    "max_batch": Key(int, 1000, "close a debounce window at this many messages"),
+    "concurrency": Key(int, 1, "commands running at once at most"),
+    "attempts": Key(int, 5, "runs of a failing command before its message is dead-lettered"),
+    "backoff": Key((int, float), 2.0, "seconds to wait after a failure, doubling at each one"),
+    "max_backoff": Key((int, float), 300.0, "the longest wait between runs"),
+    "timeout": Key((int, float), None, "seconds after which a run fails (not set: no limit)"),
+    "stop_timeout": Key((int, float), 10.0, "at stop, seconds after `SIGTERM` before a command still running "
+                        "gets `SIGKILL`"),
+    "metrics_port": Key(int, None, "serve Prometheus metrics on `127.0.0.1:PORT`"),
+}, "How debpulse-trigger runs its command; the command and the topics are on its command line, so that one "
+   "configuration serves several triggers.", read_by=("debpulse-trigger",))
 
 
 def split_command(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -87,30 +100,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(options)
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)
-    section = config.section("trigger")
-    section.check_keys(TRIGGER_KEYS)
-
-    def pick(flag: object, key: str, kind: type | tuple[type, ...], default: object) -> object:
-        return flag if flag is not None else section.get(key, kind, default)
-
+    section = TRIGGER.read(config)
+    pick = section.pick
     check_command(command)
     if args.resume is not None and (not re.fullmatch(r"[A-Za-z0-9._-]+", args.resume) or not args.resume.strip(".")):
         raise ConfigError(f"--resume name {args.resume!r}: use letters, digits, '-', '_' and '.'")
     topics = TopicFilter(args.topic)
-    number = (int, float)
     retry = RetryPolicy(
-        attempts=int(pick(args.attempts, "attempts", int, 5)),  # type: ignore[arg-type]
-        backoff=float(pick(args.backoff, "backoff", number, 2.0)),  # type: ignore[arg-type]
-        max_backoff=float(pick(args.max_backoff, "max_backoff", number, 300.0)),  # type: ignore[arg-type]
-        timeout=_opt_float(pick(args.timeout, "timeout", number, None)),
-        stop_timeout=float(pick(args.stop_timeout, "stop_timeout", number, 10.0)),  # type: ignore[arg-type]
+        attempts=int(pick(args.attempts, "attempts")),
+        backoff=float(pick(args.backoff, "backoff")),
+        max_backoff=float(pick(args.max_backoff, "max_backoff")),
+        timeout=_opt_float(pick(args.timeout, "timeout")),
+        stop_timeout=float(pick(args.stop_timeout, "stop_timeout")),
     )
     retry.check()
-    concurrency = int(pick(args.concurrency, "concurrency", int, 1))  # type: ignore[arg-type]
-    debounce = _opt_float(pick(args.debounce, "debounce", number, None))
-    max_batch = int(pick(args.max_batch, "max_batch", int, 1000))  # type: ignore[arg-type]
+    concurrency = int(pick(args.concurrency, "concurrency"))
+    debounce = _opt_float(pick(args.debounce, "debounce"))
+    max_batch = int(pick(args.max_batch, "max_batch"))
     check_settings(concurrency, debounce, max_batch)
-    port = pick(args.metrics_port, "metrics_port", int, None)
+    port = pick(args.metrics_port, "metrics_port")
     state = Path(args.state_dir or paths.state_dir())
     dead = args.dead_letter or state / "trigger" / (args.resume or "default") / "dead-letter"
     runner = Runner(retry, DeadLetters(dead))
@@ -121,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         trigger = Trigger(sub, topics, command, runner, concurrency=concurrency, debounce=debounce,
                           max_batch=max_batch)
         if port is not None:
-            metrics.serve(int(port))  # type: ignore[arg-type]
+            metrics.serve(int(port))
 
         def on_signal(signum: int, frame: object) -> None:
             log.info("%s: abandoning running commands (not acked) and stopping", signal.Signals(signum).name)

@@ -10,14 +10,27 @@ from collections.abc import Sequence
 
 from debpulse.adapters.common.service import ready, stopping
 from debpulse.emitters import cli
-from debpulse.emitters.config import Config
+from debpulse.emitters.config import Config, Derived, Key, Table
 from debpulse.emitters.errors import ConfigError
 
 log = logging.getLogger("debpulse-web")
 
-WEB_KEYS = {"listen", "dsn", "pool_min", "pool_max", "statement_timeout", "default_delta", "base_url",
-            "export_chunk", "proxy_headers", "live_keep"}
 DEFAULT_LISTEN = "127.0.0.1:9960"
+WEB = Table("web", {
+    "listen": Key(str, DEFAULT_LISTEN, "where it serves, `HOST:PORT` (behind a reverse proxy that terminates TLS)"),
+    "dsn": Key(str, Derived("`[archive] read_dsn`, else `[archive] dsn`"), "libpq connection string of the "
+               "database it reads (a replica will do)"),
+    "pool_min": Key(int, 1, "database connections kept open at least"),
+    "pool_max": Key(int, 10, "database connections at most"),
+    "statement_timeout": Key((int, float), 3, "seconds a query may take; a longer one is answered 422, with how "
+                             "to narrow it"),
+    "default_delta": Key((int, float), 0, "seconds searched when a query gives no time (`0`: all of it)"),
+    "base_url": Key(str, Derived("the address of each request"), "the public address, for links in Atom feeds "
+                    "behind a proxy"),
+    "export_chunk": Key(int, 1000, "rows per database round trip of an NDJSON export"),
+    "proxy_headers": Key(bool, False, "trust `X-Forwarded-For` and `X-Forwarded-Proto` from the proxy"),
+    "live_keep": Key(int, 2000, "newest messages the live pages keep in memory"),
+}, "`debpulse-web`: the live pages and datagrepper's query API over the history.", read_by=("debpulse-web",))
 
 EPILOG = """\
 examples:
@@ -43,29 +56,29 @@ def _address(value: str, where: str) -> tuple[str, int]:
 
 
 def options(args: argparse.Namespace, config: Config) -> dict:
+    from debpulse.consumers.archive.cli import ARCHIVE
+
     from .api import WebSettings
 
-    section = config.section("web")
-    section.check_keys(WEB_KEYS)
-    archive = config.section("archive")
-    dsn = args.dsn or section.get("dsn", str, None) or archive.get("read_dsn", str, None) \
-        or archive.get("dsn", str, "dbname=debpulse")
-    listen = args.listen or section.get("listen", str, DEFAULT_LISTEN)
+    section = WEB.read(config)
+    archive = ARCHIVE.read(config)
+    dsn = args.dsn or section["dsn"] or archive["read_dsn"] or archive["dsn"]
+    listen = args.listen or section["listen"]
     where = "--listen" if args.listen else f"{section.where}: [web] listen"
     host, port = _address(listen, where)
-    timeout = float(section.get("statement_timeout", (int, float), 3))
-    default_delta = float(section.get("default_delta", (int, float), 0))
-    pool_min, pool_max = section.get("pool_min", int, 1), section.get("pool_max", int, 10)
-    chunk = section.get("export_chunk", int, 1000)
-    keep = section.get("live_keep", int, 2000)
+    timeout = float(section["statement_timeout"])
+    default_delta = float(section["default_delta"])
+    pool_min, pool_max = section["pool_min"], section["pool_max"]
+    chunk = section["export_chunk"]
+    keep = section["live_keep"]
     if timeout <= 0 or default_delta < 0 or not 0 <= pool_min <= pool_max or pool_max < 1 or chunk < 1 or keep < 1:
         raise ConfigError(f"{section.where}: [web] statement_timeout, pool_max, export_chunk and live_keep must be "
                           "positive, default_delta not negative, pool_min at most pool_max")
     return {
         "dsn": dsn, "host": host, "port": port, "pool": (pool_min, pool_max),
-        "proxy_headers": section.get("proxy_headers", bool, False),
+        "proxy_headers": section["proxy_headers"],
         "settings": WebSettings(default_delta=default_delta, statement_timeout=timeout,
-                                base_url=section.get("base_url", str, None), export_chunk=chunk,
+                                base_url=section["base_url"], export_chunk=chunk,
                                 live_keep=keep),
     }
 

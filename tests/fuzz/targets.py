@@ -49,8 +49,8 @@ from debpulse.adapters.scm.commits import PushFacts, RefCommits
 from debpulse.adapters.scm.gitobjects import parse_commit, parse_refs, parse_tag
 from debpulse.adapters.wannabuild import rows as wb_rows
 from debpulse.adapters.wannabuild.cli import WANNABUILD
-from debpulse.consumers.bridge.cli import BRIDGE_KEYS
-from debpulse.consumers.trigger.cli import TRIGGER_KEYS
+from debpulse.consumers.bridge.cli import BRIDGE
+from debpulse.consumers.trigger.cli import TRIGGER
 from debpulse.emitters import envelope, relay
 from debpulse.emitters.announce import ANNOUNCE, Announcement, announce_section, announcement_from
 from debpulse.emitters.config import Config, merge_config, parse_toml
@@ -875,8 +875,8 @@ def _relay_inputs() -> st.SearchStrategy[bytes]:
 # --- configuration -------------------------------------------------------------
 
 CONFIG_TABLES: dict[str, Sequence[str]] = {
-    **{t.name: sorted(t.keys) for t in (BUS, SUBSCRIBE, DNS, ANNOUNCE, SIGNER, DAK, WANNABUILD, DEBBUGS, GIT)},
-    "trigger": sorted(TRIGGER_KEYS), "bridge": sorted(BRIDGE_KEYS),
+    t.name: sorted(t.keys) for t in (BUS, SUBSCRIBE, DNS, ANNOUNCE, SIGNER, DAK, WANNABUILD, DEBBUGS, GIT, TRIGGER,
+                                     BRIDGE)
 }
 _CONFIG_STRINGS = ("dev", "stg", "production", "sequoia", "gnupg", "envelope", "fedmsg", "none", "NORMAL", "FULL",
                    "tcp://127.0.0.1:9940", "tcp://*:9940", "ipc://relay", "example.org", "192.0.2.1:53",
