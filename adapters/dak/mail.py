@@ -19,6 +19,7 @@ from datetime import UTC
 from email.header import decode_header, make_header
 from email.utils import parsedate_to_datetime
 
+from debpulse.adapters.common.mailsize import check_header_size
 from debpulse.emitters.errors import InputError
 from debpulse.emitters.event import Event
 
@@ -86,6 +87,7 @@ def _text(raw: bytes, msg: email.message.Message) -> str:
 
 def parse_mail(data: bytes, keyring: Keyring | None = None, *, origin: str = "") -> MailResult:
     """One mail -> its events.  Raises InputError for a dak mail we cannot use."""
+    check_header_size(data)
     msg = email.message_from_bytes(data)
     if not msg.keys():
         raise InputError("not a mail: no header")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from email.message import EmailMessage, Message
 from typing import Any
 
+from debpulse.adapters.common.mailsize import check_header_size
 from debpulse.emitters.errors import InputError
 from debpulse.emitters.event import Event
 
@@ -61,6 +62,7 @@ def parse_mail(data: bytes, origin: str = "") -> ParsedMail:
     or cannot be understood."""
     if not data.strip():
         raise InputError("empty mail")
+    check_header_size(data)
     try:
         msg = email.message_from_bytes(data, policy=email.policy.default)
     except Exception as exc:  # the email package raises many kinds on broken input

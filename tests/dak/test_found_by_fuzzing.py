@@ -109,3 +109,9 @@ def test_a_changed_by_nested_too_deeply_for_parseaddr() -> None:
     message = message_type(event.topic)(event.body, event.topic)
     assert message.summary().startswith("a:a:")
     assert message.usernames() == ["jane@example.org"]  # the maintainer; the Changed-By names nobody
+
+
+def test_a_header_of_hundreds_of_kilobytes_is_refused_before_parsing() -> None:
+    data = b"From: dak@ftp-master.debian.org\nSubject: " + b"a," * 150_000 + b"\n\nbody\n"
+    with pytest.raises(InputError, match="header of more than"):
+        parse_mail(data)

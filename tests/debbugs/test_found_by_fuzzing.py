@@ -159,3 +159,16 @@ def test_an_infinite_timestamp_is_no_timestamp() -> None:
     value = ('<s-gensym3 xsi:type="apachens:Map"><item><key xsi:type="xsd:int">7</key><value>'
              '<last_modified xsi:type="xsd:double">INF</last_modified></value></item></s-gensym3>')
     assert soap.read_answer("get_status", _answer("get_status", value))[7]["last_modified"] is None
+
+
+def test_a_header_of_hundreds_of_kilobytes_is_refused_before_parsing() -> None:
+    """Python's email parser takes minutes over a 300 KB header: one such
+    mail would stall the adapter.  It is bad input, refused at once."""
+    from debpulse.adapters.common.mailsize import MAX_HEADER_BYTES
+
+    data = b"X-Loop: owner@bugs.debian.org\nSubject: " + b"a," * 150_000 + b"\n\nbody\n"
+    with pytest.raises(InputError, match="header of more than"):
+        parse_mail(data)
+    # A header just under the bound is parsed as usual.
+    fine = b"Subject: x\nX-Filler: " + b"y" * (MAX_HEADER_BYTES - 200) + b"\n\nbody\n"
+    assert parse_mail(fine).kind == "not-debbugs"
