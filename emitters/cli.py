@@ -130,6 +130,9 @@ def add_common(p: Any, *, subscribe: bool = False, publish: bool = False) -> Non
         g.add_argument("--timestamp-window", type=float, metavar="SECONDS",
                        help="refuse live messages whose timestamp is further than this from now "
                             "(default 600; 0 turns the check off, e.g. for old captures)")
+        g.add_argument("--accept-fedmsg-scope", action="store_true",
+                       help="also accept signatures over msg only (real fedmsg publishers; [subscribe] "
+                            "accept_fedmsg_scope)")
     if publish:
         g.add_argument("--signing-key", metavar="KEY", help="fingerprint in --gnupg-home, or a secret key file")
         g.add_argument("--relay", metavar="URL", help="hand events to this relay socket (default: the local relay)")

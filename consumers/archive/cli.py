@@ -228,8 +228,6 @@ def _parser() -> cli.Parser:
                    help="backfill: this publisher's replay endpoint (repeatable; default: the announced "
                         f"publishers', else {LOCAL_REPLAY})")
     p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
-    p.add_argument("--accept-fedmsg-scope", action="store_true",
-                   help="also store messages signed over msg only (real fedmsg publishers)")
     return p
 
 

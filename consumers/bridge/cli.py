@@ -124,8 +124,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cert", metavar="FILE", help="client certificate for amqps")
     p.add_argument("--key", metavar="FILE", help="client key for amqps")
     p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
-    p.add_argument("--accept-fedmsg-scope", action="store_true",
-                   help="also bridge messages signed over msg only (real fedmsg publishers)")
     args = p.parse_args(argv)
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)

@@ -152,8 +152,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "$XDG_CONFIG_HOME/debpulse/notify.toml)")
     p.add_argument("--resume", metavar="NAME", help="checkpoint name (default 'desktop')")
     p.add_argument("--check", action="store_true", help="check the rules and exit")
-    p.add_argument("--accept-fedmsg-scope", action="store_true",
-                   help="accept signatures over msg only (real fedmsg publishers)")
     args = p.parse_args(argv)
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)

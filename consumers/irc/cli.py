@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from debpulse.emitters import cli, metrics, systemd
+from debpulse.emitters import cli, metrics
 from debpulse.emitters.config import load_config
 from debpulse.emitters.consumer import open_subscriber
 from debpulse.emitters.errors import ConfigError, DebpulseError
 
+from ..common import service
 from .bot import Bot
 from .control import default_control_socket
 from .settings import IrcSettings, settings_from
@@ -89,8 +88,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="where debpulse-notify hands over private lines (default STATE_DIR/irc/control.sock)")
     p.add_argument("--check", action="store_true", help="check the configuration and exit")
     p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
-    p.add_argument("--accept-fedmsg-scope", action="store_true",
-                   help="accept signatures over msg only (real fedmsg publishers)")
     args = p.parse_args(argv)
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)
@@ -123,32 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if port is not None:
         metrics.serve(port)
 
-    def on_hup(signum: int, frame: object) -> None:
-        bot.reload_requested = True
-
-    def on_term(signum: int, frame: object) -> None:
-        bot.stopping = True  # finish the step, then wait for the server's confirmations in close()
-
-    signal.signal(signal.SIGHUP, on_hup)
-    signal.signal(signal.SIGTERM, on_term)
-    systemd.notify("READY=1")
-    log.info("saying bus messages on %s; private lines on %s", ", ".join(
+    networks = ", ".join(
         f"{n.name} ({n.host}:{n.port}, {sum(c.network == n.name for c in settings.channels)} channels)"
-        for n in settings.networks.values()), control)
-    last_check = 0.0
-    try:
-        while not bot.stopping:
-            bot.step()
-            now = time.monotonic()
-            if now - last_check > 1.0:
-                last_check = now
-                if watcher.changed():
-                    bot.reload_requested = True
-    except KeyboardInterrupt:
-        pass
-    finally:
-        systemd.notify("STOPPING=1")
-        bot.close()
+        for n in settings.networks.values())
+    service.run(bot, watcher, log, f"saying bus messages on {networks}; private lines on {control}")
     return 0
 
 

@@ -6,20 +6,19 @@ import argparse
 import getpass
 import logging
 import os
-import signal
 import socket
 import sys
-import time
 from collections.abc import Sequence
 from email.utils import parseaddr
 from pathlib import Path
 
 from debpulse.consumers.irc.control import default_control_socket
-from debpulse.emitters import cli, metrics, paths, systemd
+from debpulse.emitters import cli, metrics, paths
 from debpulse.emitters.config import Config, Derived, Key, Table
 from debpulse.emitters.consumer import open_subscriber
 from debpulse.emitters.errors import ConfigError
 
+from ..common import service
 from .rules import RuleBook, RuleError, load_rules
 from .service import Delivery, Notifier
 from .store import Store
@@ -136,8 +135,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--resume", metavar="NAME", help="checkpoint name (default 'notify')")
     p.add_argument("--check", action="store_true", help="check the configuration and the rules, then exit")
     p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
-    p.add_argument("--accept-fedmsg-scope", action="store_true",
-                   help="accept signatures over msg only (real fedmsg publishers)")
     args = p.parse_args(argv)
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)
@@ -169,32 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if port is not None:
         metrics.serve(port)
 
-    def on_hup(signum: int, frame: object) -> None:
-        notifier.reload_requested = True
-
-    def on_term(signum: int, frame: object) -> None:
-        # Finish the step under way: a mail handed to the MTA is marked sent
-        # before the stop, so it is not sent again after the restart.
-        notifier.stopping = True
-
-    signal.signal(signal.SIGHUP, on_hup)
-    signal.signal(signal.SIGTERM, on_term)
-    systemd.notify("READY=1")
-    log.info("%d people or teams, %d rules from %s; %d notification(s) waiting", len(book.recipients), len(book),
-             rules_dir, store.waiting())
-    last = 0.0
-    try:
-        while not notifier.stopping:
-            notifier.step()
-            if time.monotonic() - last > 1.0:
-                last = time.monotonic()
-                if watch.changed():
-                    notifier.reload_requested = True
-    except KeyboardInterrupt:
-        pass
-    finally:
-        systemd.notify("STOPPING=1")
-        notifier.close()
+    service.run(notifier, watch, log, f"{len(book.recipients)} people or teams, {len(book)} rules from {rules_dir}; "
+                f"{store.waiting()} notification(s) waiting")
     return 0
 
 

@@ -95,8 +95,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dead-letter", metavar="DIR", type=Path,
                    help="where failed messages go (default STATE_DIR/trigger/NAME/dead-letter)")
     p.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT")
-    p.add_argument("--accept-fedmsg-scope", action="store_true",
-                   help="accept signatures over msg only (real fedmsg publishers)")
     args = p.parse_args(options)
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)

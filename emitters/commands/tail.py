@@ -101,8 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "or a duration ago such as 90s, 15m, 2h, 1d (default: now; what publishers still hold "
                         "from then on is fetched from their replay endpoints)")
     p.add_argument("--show-rejected", action="store_true", help="also print messages that failed verification")
-    p.add_argument("--accept-fedmsg-scope", action="store_true",
-                   help="accept signatures over msg only (real fedmsg publishers)")
     args = p.parse_args(argv)
     if args.count is not None and args.count < 1:
         p.error("--count must be at least 1")
