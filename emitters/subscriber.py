@@ -207,7 +207,10 @@ class Subscriber:
                 if now >= deadline:
                     return None
                 wait = min(wait, deadline - now)
-            if self._sock.poll(max(1, int(wait * 1000)), zmq.POLLIN):
+            # At most a second per poll: a signal that lands between Python's
+            # last check and the poll() call does not interrupt it, and its
+            # handler (SIGTERM's clean stop) runs only when the poll returns.
+            if self._sock.poll(max(1, int(min(wait, 1.0) * 1000)), zmq.POLLIN):
                 self._last_live = time.monotonic()
                 # Take what is waiting in one go: one poll per burst, not per message.
                 for _ in range(1000):
