@@ -128,16 +128,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.setup_logging(args.verbose)
     config = cli.config_from(args)
     publisher, section = _options(args, config)
-    window = args.window or section["window"]
-    if window < 1:
-        raise ConfigError("--window must be at least 1")
-    priority = section["priority"]
-    topics = args.topic or section["topics"]
-    resume = args.resume or section["resume"]
-    metrics_port = section.pick(args.metrics_port, "metrics_port")
-    full = [t for t in topics if t.startswith("org.")]
-    # Full prefixes filter on the socket; service-relative ones in Bridge.wanted.
+    # The publisher's thread is already trying to connect: a mistake found
+    # from here on closes it before the one-line error.
     try:
+        window = args.window or section["window"]
+        if window < 1:
+            raise ConfigError("--window must be at least 1")
+        priority = section["priority"]
+        topics = args.topic or section["topics"]
+        resume = args.resume or section["resume"]
+        metrics_port = section.pick(args.metrics_port, "metrics_port")
+        full = [t for t in topics if t.startswith("org.")]
+        # Full prefixes filter on the socket; service-relative ones in Bridge.wanted.
         sub = open_subscriber(args, config, topics=full if full and len(full) == len(topics) else None,
                               resume=resume, auto_ack=False)
     except BaseException:

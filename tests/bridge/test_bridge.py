@@ -256,6 +256,11 @@ def test_usage_and_configuration_errors_are_one_line(tmp_path, capsys):
     conf.write_text('[bridge]\nwindow = "many"\n')
     assert bridge_main(["--config", str(conf)]) == 2
     assert "[bridge] window must be int" in capsys.readouterr().err
+    conf.write_text('[bridge]\nwindow = 0\n')
+    assert bridge_main(["--config", str(conf)]) == 2
+    assert "--window must be at least 1" in capsys.readouterr().err
+    # A mistake found after the publisher started leaves no thread behind.
+    assert not [t for t in threading.enumerate() if t.name == "amqp-publisher"]
 
 
 @pytest.mark.parametrize("verbose", [[], ["-vvv"]], ids=["default", "-vvv"])
