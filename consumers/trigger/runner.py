@@ -448,9 +448,16 @@ class Runner:
 
     def _once(self, inv: Invocation, env: dict[str, str]) -> Attempt:
         started, t0 = time.time(), time.monotonic()
-        with tempfile.TemporaryFile() as out:
+        # The command reads its messages from a file written in full before
+        # it starts, not from a pipe we feed: if the trigger dies (SIGKILL,
+        # OOM) the orphaned command still gets every line, never an empty or
+        # cut stdin.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as messages:
+            messages.write(inv.stdin)
+            messages.flush()
+            messages.seek(0)
             try:
-                proc = subprocess.Popen(list(inv.argv), stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
+                proc = subprocess.Popen(list(inv.argv), stdin=messages, stdout=out, stderr=subprocess.STDOUT,
                                         env=env, shell=False, start_new_session=True, close_fds=True)
             except OSError as exc:
                 return Attempt(started, time.monotonic() - t0, f"cannot run: {exc.strerror or exc}", b"")
@@ -460,7 +467,7 @@ class Runner:
                 if self.stopping.is_set():  # stop() ran between the check and the registration
                     self._end(proc)
                 try:
-                    proc.communicate(inv.stdin, timeout=self.retry.timeout)
+                    proc.wait(timeout=self.retry.timeout)
                     status = _status(proc.returncode)
                 except subprocess.TimeoutExpired:
                     self._end(proc)

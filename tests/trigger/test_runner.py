@@ -157,3 +157,16 @@ def test_large_batch_on_stdin_to_a_command_that_does_not_read_it(tmp_path: Path)
     envs = [accept(f"pkg{i}", f"2026-{i}") for i in range(2000)]  # ~300 KB, more than a pipe holds
     outcome = runner(tmp_path, attempts=1).run(for_messages(["true"], envs))
     assert outcome.ok
+
+
+def test_stdin_is_whole_before_the_command_starts(tmp_path: Path) -> None:
+    """The messages are in a file when the command starts: a trigger killed
+    right after starting it cannot leave the command an empty or cut stdin."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("import os, stat, sys\n"
+                     "st = os.fstat(0)\n"
+                     "print(f'file {st.st_size}' if stat.S_ISREG(st.st_mode) else 'pipe')\n")
+    inv = for_messages([sys.executable, str(probe)], [accept(msg_id=f"2026-{n}") for n in range(500)])
+    outcome = runner(tmp_path).run(inv)
+    assert outcome.ok, outcome.attempts
+    assert f"file {len(inv.stdin)}".encode() in outcome.attempts[-1].output
