@@ -394,7 +394,9 @@ class AmqpPublisher:
 
     def _shutdown(self) -> None:
         connection = self._connection
-        if connection is not None and (connection.is_open or connection.is_opening):
+        if connection is None:
+            return
+        if connection.is_open:
             connection.close()
-        elif connection is not None:
+        else:  # still connecting (pika has no "opening" state to ask): abandon the attempt
             connection.ioloop.stop()

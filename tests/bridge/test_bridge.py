@@ -242,6 +242,7 @@ def test_a_message_that_does_not_verify_is_never_bridged(bus, rabbitmq, start_br
     assert real.properties.message_id == e["msg_id"]
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 def test_usage_and_configuration_errors_are_one_line(tmp_path, capsys):
     assert bridge_main(["--url", "http://broker"]) == 2
     assert capsys.readouterr().err.strip().endswith("is not an amqp:// or amqps:// URL")
@@ -288,3 +289,21 @@ def test_a_broker_away_is_a_few_lines_with_their_reason(bus, tmp_path, verbose):
         assert pika_lines, lines
     else:
         assert pika_lines == [] and len(lines) == len(ours), lines  # nothing but the attempts
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_stopped_while_still_connecting_ends_cleanly():
+    """A broker that accepts the connection but has not answered yet: the
+    bridge stopped then ends its thread without an error."""
+    import socket
+
+    from debpulse.consumers.bridge.amqp import AmqpPublisher, connection_parameters
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        publisher = AmqpPublisher(connection_parameters([f"amqp://127.0.0.1:{port}/"]))
+        silent.settimeout(30)
+        held, _ = silent.accept()  # the publisher is connecting, and waits for the broker's greeting
+        with held:
+            publisher.close(timeout=10)
+            assert not publisher._thread.is_alive()  # noqa: SLF001
