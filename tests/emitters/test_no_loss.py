@@ -169,18 +169,29 @@ def test_replay_endpoint_down_then_back(gpg_key, tmp_path):
                 items.append(item)
                 item = sub.receive(timeout=0.05)
         # New messages still arrive, and the consumer is told what is missing:
-        # the five cut off, and any "after" sent before it had joined again.
+        # the cut ones the relay had sent before the socket came back (on a
+        # busy machine it may send some of them only after: those arrive
+        # live), and any "after" sent before it had joined again.
         received = [i for i in items if isinstance(i, Received)]
         gaps = [i for i in items if isinstance(i, Gap)]
-        assert received and received[0].body["log"] == "after"
-        first = received[0].seq_id
-        assert gaps and (gaps[0].first, gaps[0].last, gaps[0].permanent) == (2, first - 1, False)
-        assert first - 1 >= 6 and sent >= first - 6
+        assert any(r.body["log"] == "after" for r in received)
+        assert not any(g.permanent for g in gaps)                # the replay endpoint is only away
+        missing = {n for g in gaps for n in range(g.first, g.last + 1)}
+        live = {r.seq_id for r in received}
+        assert not missing & live
+        assert missing | live == set(range(2, max(live) + 1))   # each either came or is reported
         os.rename(str(replay_sock) + ".off", replay_sock)      # back
-        missed = first - 7                                      # the "after"s sent before the join
-        repaired, _ = drain(sub, 5 + missed, timeout=15)
-        assert [m.body["log"] for m in repaired] == [f"cut{n}" for n in range(5)] + ["after"] * missed
-        assert all(m.replayed for m in repaired)
+        every = set(range(2, 2 + 5 + sent))                     # five cuts, then each "after"
+        later = []
+        deadline = time.monotonic() + 30
+        while {m.seq_id for m in received + later} != every and time.monotonic() < deadline:
+            item = sub.receive(timeout=0.5)
+            if isinstance(item, Received):
+                later.append(item)
+        delivered = sorted(received + later, key=lambda m: m.seq_id)
+        assert [m.seq_id for m in delivered] == sorted(every)   # each once, none lost
+        assert [m.body["log"] for m in delivered] == [f"cut{n}" for n in range(5)] + ["after"] * sent
+        assert all(m.replayed for m in delivered if m.seq_id in missing)
         assert sub.receive(timeout=1.5) is None                 # each once
         sub.close()
     finally:
