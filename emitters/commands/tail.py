@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
-import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from .. import cli, systemd
 from ..consumer import open_subscriber
@@ -77,16 +75,6 @@ def since_arg(text: str) -> float:
     return value
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    held = {signal.SIGTERM, signal.SIGINT}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
 @cli.entry
 def main(argv: Sequence[str] | None = None) -> int:
     p = cli.parser("debpulse-tail", "Print the messages on the bus as they arrive, verified.", EPILOG)
@@ -125,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             # The line and its checkpoint go together: a SIGTERM or Ctrl-C
             # waits until both are done, so a restart repeats nothing.
-            with _signals_held():
+            with cli.signals_held():
                 print(json_line(item) if args.json else summary_line(item), flush=True)
                 sub.ack(item)
             if isinstance(item, Received):
