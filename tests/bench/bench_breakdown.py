@@ -145,9 +145,14 @@ def main() -> None:
         row("subscriber", "signed data: the envelope re-canonicalised",
             per_message(lambda: env.signed_data(signed_env, "envelope"), n, r))
         keyring = SequoiaKeyring.from_files([key.public_file])
-        sdata, sig = env.signed_data(signed_env, "envelope"), env.signature_of(signed_env)[1]  # type: ignore[index]
-        row("subscriber", "signature check (pysequoia: parse and verify)",
-            per_message(lambda: keyring.verify(sdata, sig), n // 5, r))
+        # Each check on a signature of its own: Sequoia caches what it has
+        # verified, and checking one signature again measures that cache.
+        sdata = env.signed_data(signed_env, "envelope")
+        fresh = iter([(sdata, sig) for sig in signer.sign_many([sdata] * (n // 5 * r))])
+
+        def check() -> None:
+            keyring.verify(*next(fresh))
+        row("subscriber", "signature check (pysequoia: parse and verify)", per_message(check, n // 5, r))
         verifier = Verifier(keyring, require_signature=False, remember=100_000)
         parsed = env.from_frames(frames_plain)
         ids = iter(range(1 << 40))
