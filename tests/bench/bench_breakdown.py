@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,14 +96,12 @@ def main() -> None:
         data = built[0][1]
         row("publisher", "signature (pysequoia, ed25519), envelope scope",
             per_message(lambda: signer.sign(data), n // 5, r))
-        counter = iter(range(1 << 40))
 
         def store(keyed: bool) -> None:
-            seq0 = next(counter) * BATCH
-
+            # Random msg_ids and keys, as real ones: where they land in an index matters.
             def build(numbered_: list[tuple[int, int]]) -> list[tuple[dict, bytes]]:
-                return [({**built[i][0], "msg_id": f"m-{seq0 + i}"}, built[i][1]) for i, _ in numbered_]
-            pub.outbox.append_batch([f"id:{seq0 + i}" if keyed else None for i in range(BATCH)], build)
+                return [({**built[i][0], "msg_id": env.new_msg_id()}, built[i][1]) for i, _ in numbered_]
+            pub.outbox.append_batch([f"id:{uuid.uuid4()}" if keyed else None for _ in range(BATCH)], build)
         row("publisher", "outbox: insert and commit (no idempotency key)",
             per_message(lambda: store(False), n, r, BATCH))
         row("publisher", "outbox: the same with keys (relay: one lookup per batch)",
