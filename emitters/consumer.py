@@ -44,6 +44,8 @@ SUBSCRIBE = Table("subscribe", {
                             "end of a burst"),
     "high_water_mark": Key(int, 100_000, "messages queued on the subscriber's socket before ZeroMQ drops (they are "
                            "fetched again by replay)"),
+    "verifying_processes": Key(int, 1, "processes checking the signatures of a burst: 1, or 2 to add a helper "
+                               "process"),
 }, "Where a subscriber finds publishers, and whose signatures it trusts.",
    read_by=("debpulse-tail", "debpulse-trigger", "debpulse-bridge", "debpulse-irc", "debpulse-notify",
             "debpulse-desktop", "debpulse-archive", "debpulse-dns"))
@@ -59,8 +61,9 @@ class LocalRelayKeyring:
     """The local relay's certificate, read again whenever the file changes
     (made after the subscriber started, or a new key after a reset)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, processes: int = 1) -> None:
         self.path = path
+        self.processes = processes
         self._stamp: tuple[int, int] | None = None
         self._keyring = SequoiaKeyring([])
 
@@ -72,14 +75,23 @@ class LocalRelayKeyring:
             return self._keyring
         if stamp != self._stamp:
             try:
-                self._keyring = SequoiaKeyring.from_files([self.path])
-                self._stamp = stamp
+                keyring = SequoiaKeyring.from_files([self.path])
             except ConfigError as exc:  # half-written: try again at the next message
                 log.debug("%s", exc)
+            else:
+                keyring.processes = self.processes
+                self._keyring.close()  # the old key's helper process
+                self._keyring, self._stamp = keyring, stamp
         return self._keyring
 
     def verify(self, data: bytes, signature: bytes) -> str:
         return self._current().verify(data, signature)
+
+    def check_many(self, pairs: list[tuple[bytes, bytes]]) -> list[str | None]:
+        return self._current().check_many(pairs)
+
+    def close(self) -> None:
+        self._keyring.close()
 
     def fingerprints(self) -> list[str]:
         return self._current().fingerprints()
@@ -94,15 +106,18 @@ def open_verifier(args: argparse.Namespace, config: Config) -> Verifier:
         value = sub["keyring"]
         keyrings = [value] if isinstance(value, str) else value or []
     gnupg_home = getattr(args, "gnupg_home", None)
+    processes = sub["verifying_processes"]
+    if processes not in (1, 2):
+        raise ConfigError("[subscribe] verifying_processes must be 1 or 2")
     keyring: Keyring
     if not keyrings and not gnupg_home:
         # A first try: `debpulse-relay & debpulse-tail &` starts the tail
         # before the relay has made its key, so follow the file.
         local = local_relay_certificate(getattr(args, "state_dir", None))
         log.info("no keyring configured: trusting the local relay's key in %s", local)
-        keyring = LocalRelayKeyring(local)
+        keyring = LocalRelayKeyring(local, processes=processes)
     else:
-        keyring = open_keyring(keyrings, gnupg_home)
+        keyring = open_keyring(keyrings, gnupg_home, processes=processes)
     policy_file = getattr(args, "policy", None) or sub["policy"]
     policy = Policy.from_file(policy_file) if policy_file else Policy.from_config(config)
     fedmsg_scope = getattr(args, "accept_fedmsg_scope", False) or sub["accept_fedmsg_scope"]

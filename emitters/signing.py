@@ -161,7 +161,7 @@ class SequoiaKeyring:
     """Certificates from armored or binary keyring files (Debian's keyrings
     included), verified in-process."""
 
-    def __init__(self, certs: list[object]) -> None:
+    def __init__(self, certs: list[object], *, processes: int = 1) -> None:
         import pysequoia
 
         _clear_backtrace()
@@ -169,6 +169,10 @@ class SequoiaKeyring:
         self._certs = certs
         self._by_fpr = {c.fingerprint.upper(): c for c in certs}  # type: ignore[attr-defined]
         self._by_keyid = {f[-16:]: c for f, c in self._by_fpr.items()}
+        # 2: a helper process (verifyworker) checks half of each large batch.
+        self.processes = processes
+        self._helper: Any = None
+        self._helper_failed = False
 
     @classmethod
     def from_files(cls, paths: list[str | Path]) -> SequoiaKeyring:
@@ -208,6 +212,59 @@ class SequoiaKeyring:
         if not valid:
             raise BadSignature("no valid signature")
         return str(valid[0].certificate).upper()
+
+    def check(self, data: bytes, signature: bytes) -> str | None:
+        """verify, but None where it raises."""
+        try:
+            return self.verify(data, signature)
+        except (BadSignature, UnknownKey):
+            return None
+
+    def check_many(self, pairs: list[tuple[bytes, bytes]]) -> list[str | None]:
+        """`check` of each (signed data, signature); with two processes the
+        helper checks the second half of a large batch while this process
+        checks the first.  If the helper fails, this process checks its
+        half too."""
+        helper = self._helper_for(len(pairs))
+        if helper is None:
+            return [self.check(d, s) for d, s in pairs]
+        half = len(pairs) // 2
+        mine, theirs = pairs[:half], pairs[half:]
+        try:
+            helper.start(theirs)
+        except OSError as exc:
+            self._drop_helper(exc)
+            return [self.check(d, s) for d, s in pairs]
+        answers = [self.check(d, s) for d, s in mine]
+        try:
+            return answers + helper.result(len(theirs))
+        except (OSError, EOFError, ValueError) as exc:
+            self._drop_helper(exc)
+            return answers + [self.check(d, s) for d, s in theirs]
+
+    def _helper_for(self, count: int) -> Any:
+        if self.processes < 2 or count < PARALLEL_FROM or self._helper_failed or not self._certs:
+            return None
+        if self._helper is None:
+            from .verifyworker import VerifyingHelper
+
+            try:
+                self._helper = VerifyingHelper([bytes(c) for c in self._certs])  # type: ignore[call-overload]
+            except OSError as exc:
+                self._drop_helper(exc)
+        return self._helper
+
+    def _drop_helper(self, why: BaseException) -> None:
+        # Verification goes on in this process alone; nothing is lost.
+        log.warning("the verifying helper process failed (%s); checking signatures in one process from now on",
+                    why)
+        self._helper_failed = True
+        self.close()
+
+    def close(self) -> None:
+        if self._helper is not None:
+            helper, self._helper = self._helper, None
+            helper.close()
 
 
 # -- the system gpg ----------------------------------------------------------
@@ -275,13 +332,17 @@ def open_signer(backend: str, key: str, gnupg_home: str | None, *, processes: in
     return signer
 
 
-def open_keyring(paths: list[str], gnupg_home: str | None) -> Keyring:
-    """Keyring files (in-process), else the certificates in a GnuPG home."""
+def open_keyring(paths: list[str], gnupg_home: str | None, *, processes: int = 1) -> Keyring:
+    """Keyring files (in-process), else the certificates in a GnuPG home;
+    `processes`: how many check a large batch."""
     if paths:
-        return SequoiaKeyring.from_files(list(paths))
-    if gnupg_home:
-        return SequoiaKeyring(_export_certs(gnupg_home))
-    return SequoiaKeyring([])
+        keyring = SequoiaKeyring.from_files(list(paths))
+    elif gnupg_home:
+        keyring = SequoiaKeyring(_export_certs(gnupg_home))
+    else:
+        keyring = SequoiaKeyring([])
+    keyring.processes = processes
+    return keyring
 
 
 def _export_certs(home: str) -> list[object]:

@@ -212,13 +212,20 @@ class Subscriber:
             # handler (SIGTERM's clean stop) runs only when the poll returns.
             if self._sock.poll(max(1, int(min(wait, 1.0) * 1000)), zmq.POLLIN):
                 self._last_live = time.monotonic()
-                # Take what is waiting in one go: one poll per burst, not per message.
+                # Take what is waiting in one go: one poll per burst, not per
+                # message; the burst's signatures are checked together.
+                burst = []
                 for _ in range(1000):
                     try:
                         frames = self._sock.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    self._on_frames(frames)
+                    envelope = self._parse(frames)
+                    if envelope is not None:
+                        burst.append(envelope)
+                self.verifier.prepare(burst)
+                for envelope in burst:
+                    self._accept_safely(envelope, replayed=False)
         if self._delivered:
             metrics.inc("debpulse_received_total", self._delivered, help="verified messages delivered to the consumer")
             self._delivered = 0
@@ -249,6 +256,9 @@ class Subscriber:
         if self.checkpoint is not None:
             self.checkpoint.save(sync=True)
         self._sock.close(0)
+        close_keyring = getattr(self.verifier.keyring, "close", None)
+        if close_keyring is not None:
+            close_keyring()  # its helper process, if it started one
 
     # -- receiving -------------------------------------------------------------
 
@@ -256,14 +266,13 @@ class Subscriber:
         self.counts[reason] = self.counts.get(reason, 0) + 1
         metrics.inc("debpulse_rejected_total", help="received messages rejected, by reason", reason=reason)
 
-    def _on_frames(self, frames: list[bytes]) -> None:
+    def _parse(self, frames: list[bytes]) -> dict[str, Any] | None:
         try:
-            envelope = env.from_frames(frames)
+            return env.from_frames(frames)
         except env.MalformedFrame as exc:
             self._count(exc.reason)
             log.warning("dropped a malformed frame set: %s", exc)
-            return
-        self._accept_safely(envelope, replayed=False)
+            return None
 
     def _accept_safely(self, envelope: dict[str, Any], *, replayed: bool) -> None:
         """_accept, but nothing a hostile envelope raises stops the subscriber."""
@@ -368,6 +377,7 @@ class Subscriber:
             found = [e for e in found if e.get("publisher") == stream and isinstance(e.get("seq_id"), int)]
             if not found:
                 break
+            self.verifier.prepare(found)
             for e in found:
                 self._accept_safely(e, replayed=True)
             lo = max(e["seq_id"] for e in found) + 1
@@ -398,9 +408,10 @@ class Subscriber:
                 found = replay.request(st.replay, {"seq_id_range": [st.last + 1, None]}, self.replay_timeout)
             except replay.ReplayError:
                 continue
+            found = [e for e in found if isinstance(e, dict) and e.get("publisher") == name]
+            self.verifier.prepare(found)
             for e in found:
-                if e.get("publisher") == name:
-                    self._accept_safely(e, replayed=True)
+                self._accept_safely(e, replayed=True)
             more = more or len(found) >= replay.MAX_REPLY
         for endpoint, keep in sorted(self._probe.items()):
             more = self._probe_publisher(endpoint, keep) or more

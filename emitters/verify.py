@@ -13,7 +13,7 @@ from typing import Any
 
 from . import envelope as env
 from .policy import Policy
-from .signing import BadSignature, Keyring, UnknownKey
+from .signing import PARALLEL_FROM, BadSignature, Keyring, UnknownKey
 
 # Rejection reasons, as counted in metrics and printed by debpulse-tail.
 UNSIGNED = "unsigned"
@@ -66,6 +66,32 @@ class Verifier:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
         self._good: dict[tuple[str, str], Verdict] = {}
+        # Signatures of a burst checked together (`prepare`): id(envelope)
+        # -> (envelope, fingerprint or None).  Holding the envelope keeps
+        # its id from being reused while the entry lives.
+        self._prepared: dict[int, tuple[Mapping[str, Any], str | None]] = {}
+
+    def prepare(self, envelopes: list[Mapping[str, Any]]) -> None:
+        """Check the signatures of a burst in one go, where the keyring can
+        check many at once (in two processes); `check` then uses each
+        answer once.  Replaces what an earlier burst left unused."""
+        check_many = getattr(self.keyring, "check_many", None)
+        self._prepared = {}
+        if check_many is None or len(envelopes) < PARALLEL_FROM:
+            return
+        todo: list[Mapping[str, Any]] = []
+        pairs: list[tuple[bytes, bytes]] = []
+        for envelope in envelopes:
+            try:
+                sig = env.signature_of(envelope)
+                if sig is None or sig[0] not in self.scopes:
+                    continue
+                pairs.append((env.signed_data(envelope, sig[0]), sig[1]))
+            except Exception:  # check() says what is wrong with it
+                continue
+            todo.append(envelope)
+        if len(pairs) >= PARALLEL_FROM:
+            self._prepared = {id(e): (e, signer) for e, signer in zip(todo, check_many(pairs), strict=True)}
 
     def check(self, envelope: Mapping[str, Any], *, replayed: bool = False, now: float | None = None) -> Verdict:
         try:
@@ -111,8 +137,12 @@ class Verifier:
         if scope not in self.scopes:
             return Verdict(False, SCOPE_NOT_ACCEPTED, scope,
                            detail=f"signature covers {'msg only' if scope == env.SCOPE_FEDMSG else scope}")
+        prepared = self._prepared.pop(id(envelope), None) if self._prepared else None
         try:
-            signer = self.keyring.verify(env.signed_data(envelope, scope), signature)
+            if prepared is not None and prepared[0] is envelope and prepared[1] is not None:
+                signer = prepared[1]
+            else:  # not prepared, or it failed: checked here, for the reason
+                signer = self.keyring.verify(env.signed_data(envelope, scope), signature)
         except UnknownKey as exc:
             return Verdict(False, UNKNOWN_KEY, scope, detail=str(exc))
         except BadSignature as exc:

@@ -137,13 +137,15 @@ def receive_raw(endpoint: str, n: int, go) -> float:  # type: ignore[no-untyped-
     return time.perf_counter() - t0
 
 
-def receive_debpulse(endpoint: str, n: int, go, keyring: str | None) -> float:  # type: ignore[no-untyped-def]
+def receive_debpulse(endpoint: str, n: int, go, keyring: str | None,  # type: ignore[no-untyped-def]
+                     verifying_processes: int = 1) -> float:
     from debpulse.emitters.signing import SequoiaKeyring
     from debpulse.emitters.subscriber import Received, Subscriber
     from debpulse.emitters.verify import Verifier
 
-    verifier = Verifier(SequoiaKeyring.from_files([keyring]) if keyring else SequoiaKeyring([]),
-                        scopes=("envelope", "fedmsg"), require_signature=keyring is not None)
+    certs = SequoiaKeyring.from_files([keyring]) if keyring else SequoiaKeyring([])
+    certs.processes = verifying_processes
+    verifier = Verifier(certs, scopes=("envelope", "fedmsg"), require_signature=keyring is not None)
     sub = Subscriber([endpoint], verifier=verifier, hwm=0, catchup_interval=3600)
     time.sleep(0.5)
     t0 = time.perf_counter()
@@ -324,6 +326,10 @@ def main() -> None:
                     ("envelope", "sequoia", sk, home, str(tmp / f"sn{run}"), False), (pub,))
             variant("debpulse sequoia, envelope scope, 2 signing processes", a.n, debpulse_publisher,
                     receive_debpulse, ("envelope", "sequoia", sk, home, str(tmp / f"s2{run}"), True, 2), (pub,))
+            variant("debpulse sequoia, envelope scope, 2 verifying processes", a.n, debpulse_publisher,
+                    receive_debpulse, ("envelope", "sequoia", sk, home, str(tmp / f"v2{run}")), (pub, 2))
+            variant("debpulse sequoia, envelope scope, 2 signing, 2 verifying", a.n, debpulse_publisher,
+                    receive_debpulse, ("envelope", "sequoia", sk, home, str(tmp / f"sv2{run}"), True, 2), (pub, 2))
             fedmsg_scope = variant("debpulse sequoia, fedmsg scope", a.n, debpulse_publisher, receive_debpulse,
                                    ("fedmsg", "sequoia", sk, home, str(tmp / f"f{run}")), (pub,))
             ratios.setdefault("unsigned / raw pyzmq", []).append(unsigned / raw)

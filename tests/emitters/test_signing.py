@@ -80,3 +80,39 @@ def test_two_signing_processes_sign_a_batch_and_outlive_their_helper(gpg_key, ca
         assert len(signer.sign_many(data[:PARALLEL_FROM])) == PARALLEL_FROM  # in this process from now on
     finally:
         signer.close()
+
+
+def test_two_verifying_processes_check_a_batch_and_outlive_their_helper(gpg_key, rsa_key, caplog):
+    """verifying_processes = 2: a helper process checks half of a large
+    batch and gives the same answers as this process alone, bad and
+    unknown signatures included; if it dies, this process checks its
+    share and nothing is lost."""
+    import os
+    import signal
+
+    signer = SequoiaSigner.from_file(gpg_key.secret_file)
+    stranger = SequoiaSigner.from_file(rsa_key.secret_file)
+    data = [f"event {n}".encode() * (n + 1) for n in range(40)]
+    pairs = [(d, signer.sign(d)) for d in data]
+    pairs[25] = (data[25] + b" ", pairs[25][1])    # tampered, in the helper's half
+    pairs[30] = (data[30], stranger.sign(data[30]))  # a key not in the keyring
+    pairs[31] = (data[31], b"not a signature")
+    pairs[3] = (data[3], pairs[4][1])              # in this process's half
+    expected = [gpg_key.fingerprint] * 40
+    for bad in (3, 25, 30, 31):
+        expected[bad] = None
+    alone = SequoiaKeyring.from_files([gpg_key.public_file])
+    assert alone.check_many(pairs) == expected and alone._helper is None
+    keyring = SequoiaKeyring.from_files([gpg_key.public_file])
+    keyring.processes = 2
+    try:
+        for _ in range(2):
+            assert keyring.check_many(pairs) == expected
+            helper = keyring._helper
+            assert helper is not None and helper._proc.poll() is None
+        os.kill(helper._proc.pid, signal.SIGKILL)
+        helper._proc.wait(10)
+        assert keyring.check_many(pairs) == expected
+        assert keyring._helper is None and "verifying helper process failed" in caplog.text
+    finally:
+        keyring.close()

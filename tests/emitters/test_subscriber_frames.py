@@ -61,3 +61,49 @@ def test_malformed_frames_are_counted_and_the_stream_goes_on(gpg_key):
     finally:
         sub.close()
         pub.close(0)
+
+
+def test_a_burst_checked_in_two_processes_delivers_the_good_and_counts_the_bad(gpg_key):
+    """verifying_processes = 2 over a real socket: a queued burst is
+    checked together, half in a helper process; the good messages arrive
+    in order, the tampered one is counted, and closing the subscriber ends
+    the helper."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    pub = zmq.Context.instance().socket(zmq.PUB)
+    pub.bind(endpoint)
+    keyring = SequoiaKeyring.from_files([gpg_key.public_file])
+    keyring.processes = 2
+    sub = Subscriber([endpoint], verifier=Verifier(keyring), catchup_interval=3600)
+    signer = SequoiaSigner.from_file(gpg_key.secret_file)
+
+    def frames(n: int, tamper: bool = False) -> list[bytes]:
+        e = env.build(topic=TOPIC.decode(), msg={"log": f"m {n}"}, msg_id=env.new_msg_id(), i=n, username="t")
+        e = env.attach_signature(e, signer.sign(env.signed_data(e, "envelope")), "envelope")
+        if tamper:
+            e["msg"] = {"log": "tampered"}
+        return env.to_frames(e)
+
+    try:
+        # Until the socket has joined: one message through.
+        n, joined = 0, None
+        deadline = time.monotonic() + 20
+        while joined is None and time.monotonic() < deadline:
+            n += 1
+            pub.send_multipart(frames(-n))
+            joined = sub.receive(timeout=0.3)
+        assert joined is not None
+        while sub.receive(timeout=0.3) is not None:
+            pass
+        for k in range(60):
+            pub.send_multipart(frames(k, tamper=k == 33))
+        got = []
+        while len(got) < 59:
+            item = sub.receive(timeout=10)
+            assert item is not None, f"{len(got)} of 59 arrived"
+            got.append(item)
+        assert [m.body["log"] for m in got] == [f"m {k}" for k in range(60) if k != 33]
+        assert all(m.verdict.ok for m in got) and sub.counts.get("bad-signature") == 1
+    finally:
+        sub.close()
+        pub.close(0)
+    assert keyring._helper is None  # closed with the subscriber, if a burst started it

@@ -155,3 +155,35 @@ def test_topic_swapped_fixture_passes_fedmsg_scope_but_not_envelope_scope(shared
 
 def test_unsigned_real_fedmsg_is_reported_unsigned(shared_fixtures):
     assert fedmsg_verifier(shared_fixtures).check(load(shared_fixtures, "unsigned-direct-1")).reason == "unsigned"
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_burst_checked_together_gives_each_message_its_own_verdict(gpg_key, rsa_key, processes):
+    """prepare() checks a burst's signatures at once (in two processes with
+    processes = 2); each answer serves only the envelope it was made for:
+    a copy carrying the same signature over other content is checked
+    afresh, and every rejection keeps its reason."""
+    keyring = SequoiaKeyring.from_files([gpg_key.public_file])
+    keyring.processes = processes
+    verifier = Verifier(keyring, scopes=(env.SCOPE_ENVELOPE,))
+    burst = [signed(gpg_key, msg={"n": n}) for n in range(20)]
+    tampered = dict(burst[5], msg={"n": "changed"})
+    stranger = signed(rsa_key, msg={"n": "stranger"})
+    fedmsg_scope = signed(gpg_key, scope=env.SCOPE_FEDMSG)
+    burst[5], burst[12] = tampered, stranger
+    burst.append(fedmsg_scope)
+    try:
+        verifier.prepare(burst)
+        assert len(verifier._prepared) == 20  # the fedmsg-scope one is not for this verifier
+        copy = dict(burst[0], msg={"n": "a copy under the same signature"}, msg_id=env.new_msg_id())
+        assert verifier.check(copy).reason == "bad-signature"
+        verdicts = [verifier.check(e) for e in burst]
+        assert [v.reason for v in verdicts] == (
+            ["ok"] * 5 + ["bad-signature"] + ["ok"] * 6 + ["unknown-key"] + ["ok"] * 7 + ["scope-not-accepted"])
+        assert {v.signer for v in verdicts if v.ok} == {gpg_key.fingerprint}
+        assert (keyring._helper is not None) == (processes == 2)
+        # Each answer is used once: the same envelope again is a duplicate, not a free pass.
+        assert verifier.check(burst[0]).reason == "duplicate-msg-id"
+        assert not verifier._prepared or all(id(e) != id(burst[0]) for e, _ in verifier._prepared.values())
+    finally:
+        keyring.close()
