@@ -236,6 +236,8 @@ class Subscriber:
 
     def ack(self, item: Received | Gap) -> None:
         """The consumer is done with `item`: advance the checkpoint."""
+        if self.checkpoint is None:
+            return  # what is acknowledged matters only to a checkpoint
         if isinstance(item, Gap):
             st = self._streams.get(item.publisher)
             if st and item.permanent:
@@ -244,13 +246,12 @@ class Subscriber:
             st = self._streams.get(item.publisher)
             if st:
                 st.acked = max(st.acked, item.seq_id)
-        if self.checkpoint is not None:
-            self.checkpoint.streams = {
-                name: {"last": st.acked, "replay": st.replay,
-                       "missing": [r for r in st.missing if r[0] <= st.acked]}
-                for name, st in self._streams.items()
-            }
-            self.checkpoint.save()
+        self.checkpoint.streams = {
+            name: {"last": st.acked, "replay": st.replay,
+                   "missing": [r for r in st.missing if r[0] <= st.acked]}
+            for name, st in self._streams.items()
+        }
+        self.checkpoint.save()
 
     def close(self) -> None:
         if self.checkpoint is not None:

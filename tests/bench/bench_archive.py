@@ -187,6 +187,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1_000_000, help="messages (default 1,000,000)")
     p.add_argument("--rounds", type=int, default=200, help="requests per query shape (default 200)")
+    p.add_argument("--verifying-processes", type=int, default=1, choices=(1, 2),
+                   help="the archive's [subscribe] verifying_processes (default 1)")
+    p.add_argument("--ingest-only", action="store_true", help="measure the ingest, not the queries")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-archive-"))
     key = make_gpg_key()
@@ -197,9 +200,11 @@ def main() -> None:
     try:
         bus.start()
         dsn = db.create_database("archive")
+        config = tmp / "archive.toml"
+        config.write_text(f"[subscribe]\nverifying_processes = {args.verifying_processes}\n")
         procs.append(start([sys.executable, "-m", "debpulse.consumers.archive.cli", "--dsn", dsn, "--endpoint",
-                            bus.endpoint, "--keyring", str(bus.key.public_file), "--resume", "bench"],
-                           tmp / "archive.log", bus.env))
+                            bus.endpoint, "--keyring", str(bus.key.public_file), "--resume", "bench",
+                            "--config", str(config)], tmp / "archive.log", bus.env))
         relay = client(bus)
         probe = 0
         while stored(dsn) == 0:  # until the archive's SUB socket has joined
@@ -226,7 +231,10 @@ def main() -> None:
         print(f"  relay publish rate   {pub_rate:8.0f} msg/s  (client hand-over to relay acknowledgement)")
         print(f"  archive ingest rate  {ing_rate:8.0f} msg/s  (first publish to the last one committed)")
         print(f"  ratio {ing_rate / pub_rate:.2f}x; the archive's last commit came "
-              f"{ingested - published:.2f} s after the relay's last acknowledgement")
+              f"{ingested - published:.2f} s after the relay's last acknowledgement "
+              f"(the archive checking signatures in {args.verifying_processes} process(es))")
+        if args.ingest_only:
+            return
 
         deep = max(2, min(1000, args.n // 50))
         with psycopg.connect(dsn, autocommit=True) as c:
