@@ -11,6 +11,8 @@ import tempfile
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from debpulse.emitters import envelope as env
 from debpulse.emitters.policy import Policy
@@ -187,3 +189,69 @@ def test_a_burst_checked_together_gives_each_message_its_own_verdict(gpg_key, rs
         assert not verifier._prepared or all(id(e) != id(burst[0]) for e, _ in verifier._prepared.values())
     finally:
         keyring.close()
+
+
+# -- hostile bursts: checked together, in two processes, each gets the verdict it gets alone
+
+_MUTATIONS = ("good", "content", "signature-bytes", "signature-cut", "signature-b64", "stranger", "unsigned",
+              "crypto", "swap")
+
+
+@pytest.fixture(scope="module")
+def signers(gpg_key, rsa_key):
+    return SequoiaSigner.from_file(gpg_key.secret_file), SequoiaSigner.from_file(rsa_key.secret_file)
+
+
+@pytest.fixture(scope="module")
+def two_process_keyring(gpg_key):
+    keyring = SequoiaKeyring.from_files([gpg_key.public_file])
+    keyring.processes = 2
+    yield keyring
+    keyring.close()
+
+
+def _mutated(kind: str, n: int, noise: bytes, signers):  # type: ignore[no-untyped-def]
+    import base64
+
+    mine, stranger = signers
+    e = env.build(topic=TOPIC, msg={"n": n}, msg_id=env.new_msg_id(), i=n, username="t",
+                  extra={"seq_id": n + 1, "publisher": "p"})
+    signer = stranger if kind == "stranger" else mine
+    env.attach_signature(e, signer.sign(env.signed_data(e, "envelope")), "envelope")
+    raw = base64.b64decode(e["signature"])
+    if kind == "content":
+        e["msg"] = {"n": n, "added": noise.hex()}
+    elif kind == "signature-bytes":
+        at = noise[0] % len(raw) if noise else 0
+        raw = raw[:at] + bytes([raw[at] ^ (noise[-1] | 1 if noise else 1)]) + raw[at + 1:]
+        e["signature"] = base64.b64encode(raw).decode()
+    elif kind == "signature-cut":
+        e["signature"] = base64.b64encode(raw[:len(noise) % len(raw)] + noise).decode()
+    elif kind == "signature-b64":
+        e["signature"] = "not base64 " + noise.hex()
+    elif kind == "unsigned":
+        del e["signature"], e["crypto"]
+    elif kind == "crypto":
+        e["crypto"] = noise.hex() or "x"
+    return e
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(_MUTATIONS), st.binary(max_size=40)), min_size=8, max_size=40))
+def test_hostile_bursts_get_the_verdicts_each_gets_alone(gpg_key, signers, two_process_keyring, burst):
+    envelopes: list[dict] = []
+    # Eight good ones first: enough for the helper to take the second half,
+    # where most of the hostile ones fall.
+    kinds = [("good", b"")] * 8 + burst
+    for n, (kind, noise) in enumerate(kinds):
+        envelopes.append(_mutated(kind, n, noise, signers))
+    for n, (kind, _) in enumerate(kinds[:-1]):
+        if kind == "swap" and "signature" in envelopes[n + 1]:
+            # A genuine signature over the next message, checked before it.
+            envelopes[n]["signature"] = envelopes[n + 1]["signature"]
+    alone = Verifier(SequoiaKeyring.from_files([gpg_key.public_file]), window=0)
+    expected = [alone.check(e).reason for e in envelopes]
+    together = Verifier(two_process_keyring, window=0)
+    together.prepare(envelopes)
+    assert [together.check(e).reason for e in envelopes] == expected
+    assert two_process_keyring._helper is not None  # the helper took its half and is still there
