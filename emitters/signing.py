@@ -213,14 +213,14 @@ class SequoiaKeyring:
             raise BadSignature("no valid signature")
         return str(valid[0].certificate).upper()
 
-    def check(self, data: bytes, signature: bytes) -> str | None:
-        """verify, but None where it raises."""
+    def check(self, data: bytes, signature: bytes) -> str | BadSignature | UnknownKey:
+        """verify, but the exception returned where it would be raised."""
         try:
             return self.verify(data, signature)
-        except (BadSignature, UnknownKey):
-            return None
+        except (BadSignature, UnknownKey) as exc:
+            return exc
 
-    def check_many(self, pairs: list[tuple[bytes, bytes]]) -> list[str | None]:
+    def check_many(self, pairs: list[tuple[bytes, bytes]]) -> list[str | BadSignature | UnknownKey]:
         """`check` of each (signed data, signature); with two processes the
         helper checks the second half of a large batch while this process
         checks the first.  If the helper fails, this process checks its

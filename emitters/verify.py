@@ -67,9 +67,9 @@ class Verifier:
         self._remember = remember
         self._good: dict[tuple[str, str], Verdict] = {}
         # Signatures of a burst checked together (`prepare`): id(envelope)
-        # -> (envelope, fingerprint or None).  Holding the envelope keeps
-        # its id from being reused while the entry lives.
-        self._prepared: dict[int, tuple[Mapping[str, Any], str | None]] = {}
+        # -> (envelope, fingerprint or the exception).  Holding the envelope
+        # keeps its id from being reused while the entry lives.
+        self._prepared: dict[int, tuple[Mapping[str, Any], str | BadSignature | UnknownKey]] = {}
 
     def prepare(self, envelopes: list[Mapping[str, Any]]) -> None:
         """Check the signatures of a burst in one go, where the keyring can
@@ -77,8 +77,8 @@ class Verifier:
         answer once.  Replaces what an earlier burst left unused."""
         check_many = getattr(self.keyring, "check_many", None)
         self._prepared = {}
-        if check_many is None or len(envelopes) < PARALLEL_FROM:
-            return
+        if check_many is None or getattr(self.keyring, "processes", 1) < 2 or len(envelopes) < PARALLEL_FROM:
+            return  # one process: each is checked as it comes, nothing to gain
         todo: list[Mapping[str, Any]] = []
         pairs: list[tuple[bytes, bytes]] = []
         for envelope in envelopes:
@@ -90,8 +90,13 @@ class Verifier:
             except Exception:  # check() says what is wrong with it
                 continue
             todo.append(envelope)
-        if len(pairs) >= PARALLEL_FROM:
-            self._prepared = {id(e): (e, signer) for e, signer in zip(todo, check_many(pairs), strict=True)}
+        if len(pairs) < PARALLEL_FROM:
+            return
+        try:
+            answers = check_many(pairs)
+        except Exception:  # whatever a hostile burst raises: each is then checked alone, with its reason
+            return
+        self._prepared = {id(e): (e, signer) for e, signer in zip(todo, answers, strict=True)}
 
     def check(self, envelope: Mapping[str, Any], *, replayed: bool = False, now: float | None = None) -> Verdict:
         try:
@@ -139,10 +144,12 @@ class Verifier:
                            detail=f"signature covers {'msg only' if scope == env.SCOPE_FEDMSG else scope}")
         prepared = self._prepared.pop(id(envelope), None) if self._prepared else None
         try:
-            if prepared is not None and prepared[0] is envelope and prepared[1] is not None:
-                signer = prepared[1]
-            else:  # not prepared, or it failed: checked here, for the reason
+            if prepared is None or prepared[0] is not envelope:
                 signer = self.keyring.verify(env.signed_data(envelope, scope), signature)
+            elif isinstance(prepared[1], str):
+                signer = prepared[1]
+            else:
+                raise prepared[1]
         except UnknownKey as exc:
             return Verdict(False, UNKNOWN_KEY, scope, detail=str(exc))
         except BadSignature as exc:

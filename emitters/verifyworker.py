@@ -9,9 +9,10 @@ large burst while the subscriber checks the other half.
 
 Protocol, over the helper's stdin and stdout, framed as signworker's: the
 certificates first, then batches of (signed data, signature) pairs; the
-answer to each is the fingerprint of each good signature's certificate,
-or nothing where it did not verify (the subscriber then checks that one
-itself, for the reason).  The helper exits when its stdin closes.
+answer to each is "+" and the fingerprint of a good signature's
+certificate, "U" and the issuer of a signature by a key not in the
+keyring, or "B" and what is wrong with a bad one.  The helper exits when
+its stdin closes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import subprocess
 import sys
 from typing import BinaryIO
 
+from .signing import BadSignature, SequoiaKeyring, UnknownKey
 from .signworker import pack, read_items
 
 
@@ -44,11 +46,11 @@ class VerifyingHelper:
         self._in.write(pack([item for pair in pairs for item in pair]))
         self._in.flush()
 
-    def result(self, count: int) -> list[str | None]:
+    def result(self, count: int) -> list[str | BadSignature | UnknownKey]:
         answers = read_items(self._out)
         if len(answers) != count:
             raise EOFError(f"the verifying helper answered {len(answers)} of {count} signatures")
-        return [a.decode("ascii") if a else None for a in answers]
+        return [decode(a) for a in answers]
 
     def close(self) -> None:
         try:
@@ -63,13 +65,28 @@ class VerifyingHelper:
         self._out.close()
 
 
+def encode(answer: str | BadSignature | UnknownKey) -> bytes:
+    if isinstance(answer, str):
+        return b"+" + answer.encode("ascii")
+    return (b"U" if isinstance(answer, UnknownKey) else b"B") + str(answer).encode("utf-8", "replace")
+
+
+def decode(answer: bytes) -> str | BadSignature | UnknownKey:
+    kind, text = answer[:1], answer[1:].decode("utf-8", "replace")
+    if kind == b"+":
+        return text
+    if kind == b"U":
+        return UnknownKey(text)
+    if kind == b"B":
+        return BadSignature(text)
+    raise ValueError(f"the verifying helper answered {answer[:40]!r}")
+
+
 def main() -> int:
     # Ctrl-C reaches the whole process group: the subscriber decides when
     # to stop, and closing our stdin says so.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import pysequoia
-
-    from .signing import SequoiaKeyring
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     try:
@@ -77,8 +94,7 @@ def main() -> int:
         keyring = SequoiaKeyring(certs)
         while True:
             items = read_items(stdin)
-            answers = [(keyring.check(items[k], items[k + 1]) or "").encode("ascii")
-                       for k in range(0, len(items), 2)]
+            answers = [encode(keyring.check(items[k], items[k + 1])) for k in range(0, len(items), 2)]
             stdout.write(pack(answers))
             stdout.flush()
     except (EOFError, BrokenPipeError):
