@@ -42,12 +42,12 @@ from . import metrics
 from .config import Config, Key, Table
 from .dnssec import TrustAnchors, denies
 from .errors import ConfigError, DebpulseError, DiscoveryError
+from .options import DEFAULT_REFRESH, SUBSCRIBE
 
 log = logging.getLogger("debpulse.discovery")
 
 SRV_LABELS = "_fedmsg._tcp"
 TXT_MARKER = "debpulse=1"
-DEFAULT_REFRESH = 60.0
 DEFAULT_TIMEOUT = 3.0
 DNS = Table("dns", {
     "nameservers": Key(list, [], "name servers asked for SRV records, `HOST` or `HOST:PORT` (none: those of "
@@ -368,8 +368,6 @@ class Discovery:
     def from_args(cls, args: argparse.Namespace, config: Config) -> Discovery:
         """Flags replace the [subscribe] table's sources when any is given
         (--endpoint, --srv, --endpoints-file); [dns] says how to ask."""
-        from .consumer import SUBSCRIBE  # declared with the rest of the subscriber's reading, which imports us
-
         sub = SUBSCRIBE.read(config)
         flag_endpoints = list(getattr(args, "endpoint", None) or [])
         flag_domains = list(getattr(args, "srv", None) or [])

@@ -1,4 +1,5 @@
-"""The bus settings of a publisher, from flags over the [bus] table."""
+"""The bus settings, from flags over the tables: [bus] for a publisher,
+[subscribe] for a subscriber."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from .config import Config, Derived, Key, Table
 from .errors import ConfigError
 from .topics import ENVIRONMENTS
 
+# Seconds between looking for publishers again (SRV records, the endpoints file).
+DEFAULT_REFRESH = 60.0
 # What the relay binds when neither --publish nor [bus] publish says.
 RELAY_PUBLISH = "tcp://127.0.0.1:9940"
 
@@ -53,6 +56,33 @@ BUS = Table("bus", {
 }, "The bus, for every program that publishes: the environment, how events reach the relay, how the relay "
    "signs, stores and publishes them.", read_by=("debpulse-relay", "debpulse-logger", "debpulse-dak",
                                                  "debpulse-wanna-build", "debpulse-debbugs", "debpulse-git"))
+
+
+SUBSCRIBE = Table("subscribe", {
+    "endpoints": Key(list, [], "publishers to connect to, `tcp://HOST:PORT`", items=str),
+    "srv_domains": Key(list, [], "domains whose `_fedmsg._tcp` SRV records list the publishers (see `[dns]`)",
+                       items=str),
+    "endpoints_file": Key(str, None, "a file listing publishers, one a line (read again when it changes)"),
+    "refresh": Key((int, float), DEFAULT_REFRESH, "seconds between looking for publishers again (SRV records, "
+                   "the endpoints file)"),
+    "keyring": Key((str, list), Derived("the local relay's certificate, `STATE_DIR/relay/signing-key.asc` "
+                                        "(when no `--gnupg-home` is given either)"),
+                   "the publishers' certificates (OpenPGP files) whose signatures are accepted", items=str),
+    "policy": Key(str, Derived("the `[[signer]]` tables of the configuration"),
+                  "a signer policy file: which key may publish which topics"),
+    "accept_fedmsg_scope": Key(bool, False, "also accept signatures over `msg` alone (real fedmsg publishers)"),
+    "window": Key((int, float), 600, "seconds a message's timestamp may be off before it is refused as a replay "
+                  "(`0`: no check)"),
+    "require_signature": Key(bool, True, "refuse unsigned messages"),
+    "catchup_interval": Key((int, float), 30, "seconds between asking quiet publishers for messages lost at the "
+                            "end of a burst"),
+    "high_water_mark": Key(int, 100_000, "messages queued on the subscriber's socket before ZeroMQ drops (they are "
+                           "fetched again by replay)"),
+    "verifying_processes": Key(int, 1, "processes checking the signatures of a burst: 1, or 2 to add a helper "
+                               "process"),
+}, "Where a subscriber finds publishers, and whose signatures it trusts.",
+   read_by=("debpulse-tail", "debpulse-trigger", "debpulse-bridge", "debpulse-irc", "debpulse-notify",
+            "debpulse-desktop", "debpulse-archive", "debpulse-dns"))
 
 
 @dataclass

@@ -16,14 +16,12 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from .errors import ConfigError
+from .helper import Halves, Helper
 
 log = logging.getLogger(__name__)
-# Below this many signatures a batch is signed here alone: handing it over
-# costs more than it saves.
-PARALLEL_FROM = 8
 
 
 class BadSignature(Exception):
@@ -68,8 +66,7 @@ class SequoiaSigner:
         self._ps = pysequoia
         self.processes = processes
         self._secret = secret_key
-        self._helper: Any = None
-        self._helper_failed = False
+        self._halves: Halves[bytes, bytes] = Halves(self._start_helper, "signing")
         try:
             tsk = pysequoia.Tsk.from_bytes(secret_key)
         except Exception as exc:
@@ -113,48 +110,15 @@ class SequoiaSigner:
         return self._ps.sign(self._signer, data, mode=self._detached, armor=False)
 
     def sign_many(self, data: list[bytes]) -> list[bytes]:
-        """Signatures of each item; with two processes, the helper signs
-        the second half of a large batch while this process signs the
-        first.  If the helper fails, this process signs its half too."""
-        helper = self._helper_for(len(data))
-        if helper is None:
-            return [self.sign(d) for d in data]
-        half = len(data) // 2
-        mine, theirs = data[:half], data[half:]
-        try:
-            helper.start(theirs)
-        except OSError as exc:
-            self._drop_helper(exc)
-            return [self.sign(d) for d in data]
-        signatures = [self.sign(d) for d in mine]
-        try:
-            return signatures + helper.result(len(theirs))
-        except (OSError, EOFError, ValueError) as exc:
-            self._drop_helper(exc)
-            return signatures + [self.sign(d) for d in theirs]
+        """Signatures of each item; with two processes, a helper signs the
+        second half of a large batch while this process signs the first."""
+        return self._halves.map(self.sign, data, self.processes)
 
-    def _helper_for(self, count: int) -> Any:
-        if self.processes < 2 or count < PARALLEL_FROM or self._helper_failed:
-            return None
-        if self._helper is None:
-            from .signworker import SigningHelper
-
-            try:
-                self._helper = SigningHelper(self._secret)
-            except OSError as exc:
-                self._drop_helper(exc)
-        return self._helper
-
-    def _drop_helper(self, why: BaseException) -> None:
-        # Signing goes on in this process alone; the events are not lost.
-        log.warning("the signing helper process failed (%s); signing in one process from now on", why)
-        self._helper_failed = True
-        self.close()
+    def _start_helper(self) -> Helper[bytes, bytes]:
+        return _SigningHelper(self._secret)
 
     def close(self) -> None:
-        if self._helper is not None:
-            helper, self._helper = self._helper, None
-            helper.close()
+        self._halves.close()  # its helper process, if it started one
 
 
 class SequoiaKeyring:
@@ -171,8 +135,7 @@ class SequoiaKeyring:
         self._by_keyid = {f[-16:]: c for f, c in self._by_fpr.items()}
         # 2: a helper process (verifyworker) checks half of each large batch.
         self.processes = processes
-        self._helper: Any = None
-        self._helper_failed = False
+        self._halves: Halves[tuple[bytes, bytes], Answer] = Halves(self._start_helper, "verifying")
 
     @classmethod
     def from_files(cls, paths: list[str | Path]) -> SequoiaKeyring:
@@ -213,58 +176,76 @@ class SequoiaKeyring:
             raise BadSignature("no valid signature")
         return str(valid[0].certificate).upper()
 
-    def check(self, data: bytes, signature: bytes) -> str | BadSignature | UnknownKey:
+    def check(self, data: bytes, signature: bytes) -> Answer:
         """verify, but the exception returned where it would be raised."""
         try:
             return self.verify(data, signature)
         except (BadSignature, UnknownKey) as exc:
             return exc
 
-    def check_many(self, pairs: list[tuple[bytes, bytes]]) -> list[str | BadSignature | UnknownKey]:
-        """`check` of each (signed data, signature); with two processes the
+    def check_many(self, pairs: list[tuple[bytes, bytes]]) -> list[Answer]:
+        """`check` of each (signed data, signature); with two processes, a
         helper checks the second half of a large batch while this process
-        checks the first.  If the helper fails, this process checks its
-        half too."""
-        helper = self._helper_for(len(pairs))
-        if helper is None:
-            return [self.check(d, s) for d, s in pairs]
-        half = len(pairs) // 2
-        mine, theirs = pairs[:half], pairs[half:]
-        try:
-            helper.start(theirs)
-        except OSError as exc:
-            self._drop_helper(exc)
-            return [self.check(d, s) for d, s in pairs]
-        answers = [self.check(d, s) for d, s in mine]
-        try:
-            return answers + helper.result(len(theirs))
-        except (OSError, EOFError, ValueError) as exc:
-            self._drop_helper(exc)
-            return answers + [self.check(d, s) for d, s in theirs]
+        checks the first."""
+        processes = self.processes if self._certs else 1
+        return self._halves.map(lambda pair: self.check(*pair), pairs, processes)
 
-    def _helper_for(self, count: int) -> Any:
-        if self.processes < 2 or count < PARALLEL_FROM or self._helper_failed or not self._certs:
-            return None
-        if self._helper is None:
-            from .verifyworker import VerifyingHelper
-
-            try:
-                self._helper = VerifyingHelper([bytes(c) for c in self._certs])  # type: ignore[call-overload]
-            except OSError as exc:
-                self._drop_helper(exc)
-        return self._helper
-
-    def _drop_helper(self, why: BaseException) -> None:
-        # Verification goes on in this process alone; nothing is lost.
-        log.warning("the verifying helper process failed (%s); checking signatures in one process from now on",
-                    why)
-        self._helper_failed = True
-        self.close()
+    def _start_helper(self) -> Helper[tuple[bytes, bytes], Answer]:
+        return _VerifyingHelper([bytes(c) for c in self._certs])  # type: ignore[call-overload]
 
     def close(self) -> None:
-        if self._helper is not None:
-            helper, self._helper = self._helper, None
-            helper.close()
+        self._halves.close()  # its helper process, if it started one
+
+
+# What a check gives: the fingerprint of a good signature's certificate,
+# or the exception that says why not.
+Answer = str | BadSignature | UnknownKey
+
+
+class _SigningHelper(Helper[bytes, bytes]):
+    """Signs the data it is given with the key it got first (signworker)."""
+
+    def __init__(self, secret_key: bytes) -> None:
+        super().__init__("debpulse.emitters.signworker", [secret_key])
+
+    def encode(self, items: list[bytes]) -> list[bytes]:
+        return items
+
+    def decode(self, answer: bytes) -> bytes:
+        return answer
+
+
+class _VerifyingHelper(Helper[tuple[bytes, bytes], Answer]):
+    """Checks (signed data, signature) pairs against the certificates it
+    got first (verifyworker)."""
+
+    def __init__(self, certificates: list[bytes]) -> None:
+        super().__init__("debpulse.emitters.verifyworker", certificates)
+
+    def encode(self, items: list[tuple[bytes, bytes]]) -> list[bytes]:
+        return [part for pair in items for part in pair]
+
+    def decode(self, answer: bytes) -> Answer:
+        return answer_from_bytes(answer)
+
+
+def answer_to_bytes(answer: Answer) -> bytes:
+    """"+" and the fingerprint, "U" and the issuer of an unknown key, or
+    "B" and what is wrong with a bad signature."""
+    if isinstance(answer, str):
+        return b"+" + answer.encode("ascii")
+    return (b"U" if isinstance(answer, UnknownKey) else b"B") + str(answer).encode("utf-8", "replace")
+
+
+def answer_from_bytes(answer: bytes) -> Answer:
+    kind, text = answer[:1], answer[1:].decode("utf-8", "replace")
+    if kind == b"+":
+        return text
+    if kind == b"U":
+        return UnknownKey(text)
+    if kind == b"B":
+        return BadSignature(text)
+    raise ValueError(f"the verifying helper answered {answer[:40]!r}")
 
 
 # -- the system gpg ----------------------------------------------------------

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import envelope as env
+from .helper import PARALLEL_FROM
 from .policy import Policy
-from .signing import PARALLEL_FROM, BadSignature, Keyring, UnknownKey
+from .signing import BadSignature, Keyring, UnknownKey
 
 # Rejection reasons, as counted in metrics and printed by debpulse-tail.
 UNSIGNED = "unsigned"

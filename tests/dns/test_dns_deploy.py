@@ -19,10 +19,10 @@ import pytest
 
 from debpulse.emitters.announce import Announcement, Announcer, announcement_from, read_tsig_key
 from debpulse.emitters.config import Config, Section
-from debpulse.emitters.consumer import SUBSCRIBE
 from debpulse.emitters.discovery import DNS, PublisherInfo, SrvResolver, read_endpoints_file
 from debpulse.emitters.dnssec import TrustAnchors
 from debpulse.emitters.errors import ConfigError
+from debpulse.emitters.options import SUBSCRIBE
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "dns"
 

@@ -60,7 +60,7 @@ def test_two_signing_processes_sign_a_batch_and_outlive_their_helper(gpg_key, ca
     import os
     import signal
 
-    from debpulse.emitters.signing import PARALLEL_FROM
+    from debpulse.emitters.helper import PARALLEL_FROM
 
     signer = SequoiaSigner.from_file(gpg_key.secret_file)
     signer.processes = 2
@@ -70,13 +70,13 @@ def test_two_signing_processes_sign_a_batch_and_outlive_their_helper(gpg_key, ca
         for _ in range(2):
             signatures = signer.sign_many(data)
             assert [keyring.verify(d, s) for d, s in zip(data, signatures, strict=True)] == [gpg_key.fingerprint] * 40
-            helper = signer._helper
+            helper = signer._halves.helper
             assert helper is not None and helper._proc.poll() is None
         os.kill(helper._proc.pid, signal.SIGKILL)
         helper._proc.wait(10)
         signatures = signer.sign_many(data)
         assert [keyring.verify(d, s) for d, s in zip(data, signatures, strict=True)] == [gpg_key.fingerprint] * 40
-        assert signer._helper is None and "signing helper process failed" in caplog.text
+        assert signer._halves.helper is None and "signing helper process failed" in caplog.text
         assert len(signer.sign_many(data[:PARALLEL_FROM])) == PARALLEL_FROM  # in this process from now on
     finally:
         signer.close()
@@ -103,7 +103,7 @@ def test_two_verifying_processes_check_a_batch_and_outlive_their_helper(gpg_key,
 
     alone = SequoiaKeyring.from_files([gpg_key.public_file])
     expected = shown(alone.check_many(pairs))
-    assert alone._helper is None
+    assert alone._halves.helper is None
     assert [a if isinstance(a, str) else a[0] for a in expected] == (
         [gpg_key.fingerprint] * 3 + ["BadSignature"] + [gpg_key.fingerprint] * 21 + ["BadSignature"]
         + [gpg_key.fingerprint] * 4 + ["UnknownKey", "BadSignature"] + [gpg_key.fingerprint] * 8)
@@ -112,11 +112,11 @@ def test_two_verifying_processes_check_a_batch_and_outlive_their_helper(gpg_key,
     try:
         for _ in range(2):
             assert shown(keyring.check_many(pairs)) == expected
-            helper = keyring._helper
+            helper = keyring._halves.helper
             assert helper is not None and helper._proc.poll() is None
         os.kill(helper._proc.pid, signal.SIGKILL)
         helper._proc.wait(10)
         assert shown(keyring.check_many(pairs)) == expected
-        assert keyring._helper is None and "verifying helper process failed" in caplog.text
+        assert keyring._halves.helper is None and "verifying helper process failed" in caplog.text
     finally:
         keyring.close()

@@ -106,4 +106,4 @@ def test_a_burst_checked_in_two_processes_delivers_the_good_and_counts_the_bad(g
     finally:
         sub.close()
         pub.close(0)
-    assert keyring._helper is None  # closed with the subscriber, if a burst started it
+    assert keyring._halves.helper is None  # closed with the subscriber, if a burst started it

@@ -184,7 +184,7 @@ def test_a_burst_checked_together_gives_each_message_its_own_verdict(gpg_key, rs
         assert [v.reason for v in verdicts] == (
             ["ok"] * 5 + ["bad-signature"] + ["ok"] * 6 + ["unknown-key"] + ["ok"] * 7 + ["scope-not-accepted"])
         assert {v.signer for v in verdicts if v.ok} == {gpg_key.fingerprint}
-        assert (keyring._helper is not None) == (processes == 2)
+        assert (keyring._halves.helper is not None) == (processes == 2)
         # Each answer is used once: the same envelope again is a duplicate, not a free pass.
         assert verifier.check(burst[0]).reason == "duplicate-msg-id"
         assert not verifier._prepared or all(id(e) != id(burst[0]) for e, _ in verifier._prepared.values())
@@ -255,4 +255,4 @@ def test_hostile_bursts_get_the_verdicts_each_gets_alone(gpg_key, signers, two_p
     together = Verifier(two_process_keyring, window=0)
     together.prepare(envelopes)
     assert [(v.reason, v.detail) for v in map(together.check, envelopes)] == expected
-    assert two_process_keyring._helper is not None  # the helper took its half and is still there
+    assert two_process_keyring._halves.helper is not None  # the helper took its half and is still there

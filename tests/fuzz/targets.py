@@ -54,12 +54,11 @@ from debpulse.consumers.trigger.cli import TRIGGER
 from debpulse.emitters import envelope, relay
 from debpulse.emitters.announce import ANNOUNCE, Announcement, announce_section, announcement_from
 from debpulse.emitters.config import Config, merge_config, parse_toml
-from debpulse.emitters.consumer import SUBSCRIBE
 from debpulse.emitters.discovery import DNS, PublisherInfo, parse_endpoints_file
 from debpulse.emitters.errors import ConfigError, InputError, SchemaError
 from debpulse.emitters.event import Event
 from debpulse.emitters.messages import _REGISTRY, load_message_types, message_for, message_type
-from debpulse.emitters.options import BUS, BusOptions
+from debpulse.emitters.options import BUS, SUBSCRIBE, BusOptions
 from debpulse.emitters.policy import SIGNER, Policy
 
 from . import generate as gen
