@@ -15,7 +15,7 @@ from .envelope import SCOPE_ENVELOPE, SCOPE_FEDMSG
 from .errors import ConfigError
 from .options import SUBSCRIBE
 from .policy import Policy
-from .signing import Keyring, SequoiaKeyring, open_keyring
+from .signing import Answer, Keyring, SequoiaKeyring, open_keyring
 from .subscriber import Subscriber
 from .verify import Verifier
 
@@ -61,7 +61,7 @@ class LocalRelayKeyring:
     def verify(self, data: bytes, signature: bytes) -> str:
         return self._current().verify(data, signature)
 
-    def check_many(self, pairs: list[tuple[bytes, bytes]]) -> list[str | None]:
+    def check_many(self, pairs: list[tuple[bytes, bytes]]) -> list[Answer]:
         return self._current().check_many(pairs)
 
     def close(self) -> None:

@@ -32,6 +32,11 @@ class UnknownKey(Exception):
     """The signature may be fine, but its key is not in the keyring."""
 
 
+# What a check gives: the fingerprint of a good signature's certificate,
+# or the exception that says why not.
+Answer = str | BadSignature | UnknownKey
+
+
 class Signer(Protocol):
     fingerprint: str
 
@@ -195,11 +200,6 @@ class SequoiaKeyring:
 
     def close(self) -> None:
         self._halves.close()  # its helper process, if it started one
-
-
-# What a check gives: the fingerprint of a good signature's certificate,
-# or the exception that says why not.
-Answer = str | BadSignature | UnknownKey
 
 
 class _SigningHelper(Helper[bytes, bytes]):

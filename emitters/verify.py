@@ -14,7 +14,7 @@ from typing import Any
 from . import envelope as env
 from .helper import PARALLEL_FROM
 from .policy import Policy
-from .signing import BadSignature, Keyring, UnknownKey
+from .signing import Answer, BadSignature, Keyring, UnknownKey
 
 # Rejection reasons, as counted in metrics and printed by debpulse-tail.
 UNSIGNED = "unsigned"
@@ -70,7 +70,7 @@ class Verifier:
         # Signatures of a burst checked together (`prepare`): id(envelope)
         # -> (envelope, fingerprint or the exception).  Holding the envelope
         # keeps its id from being reused while the entry lives.
-        self._prepared: dict[int, tuple[Mapping[str, Any], str | BadSignature | UnknownKey]] = {}
+        self._prepared: dict[int, tuple[Mapping[str, Any], Answer]] = {}
 
     def prepare(self, envelopes: list[Mapping[str, Any]]) -> None:
         """Check the signatures of a burst in one go, where the keyring can
@@ -91,8 +91,6 @@ class Verifier:
             except Exception:  # check() says what is wrong with it
                 continue
             todo.append(envelope)
-        if len(pairs) < PARALLEL_FROM:
-            return
         try:
             answers = check_many(pairs)
         except Exception:  # whatever a hostile burst raises: each is then checked alone, with its reason
